@@ -1,0 +1,228 @@
+"""The `pairrank` command line: thin Typer commands over the library."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pairrank.errors import ConfigError, DataError
+from pairrank.progress import console
+
+app = typer.Typer(help="PairRank: pair-wise recommendation ranking.", no_args_is_help=True, add_completion=False)
+
+BUNDLED_DATA = Path(__file__).resolve().parents[2] / "datasets" / "ml-latest-small"
+
+
+class Protocol(str, Enum):
+    loo = "loo"
+    temporal80 = "temporal80"
+    cold_items = "cold_items"
+
+
+class BadRows(str, Enum):
+    error = "error"
+    skip = "skip"
+
+
+class OnSeen(str, Enum):
+    reject = "reject"
+    count = "count"
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input or configuration: one red line on stderr and exit code 2, no traceback."""
+    try:
+        yield
+    except (DataError, ConfigError, KeyError, FileNotFoundError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def split(
+    data: Annotated[str, typer.Option(help="Input file or directory (a database URL for --format sql).")],
+    format: Annotated[str, typer.Option("--format", help="csv, tsv, jsonl, parquet, sql, movielens, amazon, goodbooks, lastfm or mind.")],
+    protocol: Annotated[Protocol, typer.Option(help="Split protocol of PROTOCOL.md.")],
+    out: Annotated[Path, typer.Option(help="Split directory to write.")],
+    columns: Annotated[str | None, typer.Option(help="Column mapping for generic formats, e.g. 'user_id=userId,item_id=movieId'.")] = None,
+    items: Annotated[Path | None, typer.Option(help="Item catalogue file (generic formats).")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="Field delimiter for csv/tsv (default ',' / tab).")] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the input files.")] = "utf-8",
+    query: Annotated[str | None, typer.Option(help="SQL query returning interactions (--format sql).")] = None,
+    table: Annotated[str | None, typer.Option(help="SQL table of interactions (--format sql).")] = None,
+    on_bad_rows: Annotated[BadRows, typer.Option(help="'error': stop at the first bad row; 'skip': skip and count them.")] = BadRows.error,
+) -> None:
+    """Import interactions and write a train/valid/test split directory."""
+    from pairrank.data.importers import GENERIC_FORMATS, load_dataset
+    from pairrank.data.interactions import ColumnMap
+    from pairrank.data.split import split_interactions
+    from pairrank.data.split_io import write_split
+
+    with user_errors():
+        options: dict = {"on_bad_rows": on_bad_rows.value}
+        if format in GENERIC_FORMATS:
+            options |= {"columns": ColumnMap.parse(columns), "items": items, "delimiter": delimiter, "encoding": encoding}
+        elif format == "sql":
+            options |= {"columns": ColumnMap.parse(columns), "query": query, "table": table}
+        with console.status(f"reading {data} ({format})"):
+            raw = load_dataset(data, format, **options)
+        if raw.skipped_rows:
+            console.print(f"[yellow]skipped {raw.skipped_rows} bad row(s)[/yellow]")
+        catalogue = raw.items["item_id"].astype(str).to_numpy() if raw.items is not None else None
+        frames = split_interactions(raw.interactions, protocol.value, catalogue)
+        summary = write_split(frames, raw, out)
+    console.print(f"wrote {out}: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "source"))
+
+
+@app.command()
+def train(
+    split: Annotated[Path, typer.Option(help="Split directory.")],
+    model: Annotated[str, typer.Option(help="Model name: mostpop, itemknn, ease, bprmf, textknn, implicit-als, implicit-bpr.")],
+    out: Annotated[Path, typer.Option(help="Run directory to write (model folder + run.json).")],
+    config: Annotated[Path | None, typer.Option(help="JSON or TOML file of model options.")] = None,
+    final: Annotated[bool, typer.Option("--final", help="After early stopping on valid, refit on train+valid.")] = False,
+) -> None:
+    """Train one model on a split."""
+    from pairrank.data.split_io import Split
+    from pairrank.pipeline.runs import SplitData, read_config, train_model, write_run
+
+    with user_errors():
+        data = SplitData.from_split(Split.read(split))
+        fitted, info = train_model(data, model, read_config(config), final=final)
+        write_run(fitted, info, out)
+    console.print(f"trained {model} in {info['train_seconds']:.1f} s; wrote {out}")
+
+
+@app.command()
+def recommend(
+    run: Annotated[Path, typer.Option(help="Run directory written by 'pairrank train'.")],
+    split: Annotated[Path, typer.Option(help="Split directory: recommends for its test users.")],
+    out: Annotated[Path, typer.Option(help="Recommendations file (.csv or .parquet).")],
+    k: Annotated[int, typer.Option(min=1, help="Items per user.")] = 100,
+) -> None:
+    """Top-k for the split's test users, their train+valid items excluded."""
+    from pairrank.data.split_io import Split
+    from pairrank.models.base import Recommender
+    from pairrank.pipeline.runs import SplitData, recommend_for_test
+
+    with user_errors():
+        model = Recommender.load(run)
+        recs = recommend_for_test(model, SplitData.from_split(Split.read(split)), k)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        recs.to_parquet(out, index=False) if out.suffix == ".parquet" else recs.to_csv(out, index=False)
+    console.print(f"wrote {recs['user_id'].nunique()} users x top-{k} to {out}")
+
+
+@app.command()
+def evaluate(
+    split: Annotated[Path, typer.Option(help="Split directory with test.csv.")],
+    recs: Annotated[Path, typer.Option(help="Recommendations file (user_id,item_id,rank).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.")] = None,
+    on_seen: Annotated[OnSeen, typer.Option(help="Recommended train/valid items: 'reject' the file or 'count' and drop them.")] = OnSeen.reject,
+    ci: Annotated[bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals.")] = False,
+) -> None:
+    """Score a recommendations file against the split's test items (PROTOCOL.md)."""
+    from pairrank.data.split_io import Split
+    from pairrank.eval.evaluator import evaluate as run_evaluation
+    from pairrank.eval.evaluator import read_recommendations
+
+    with user_errors():
+        data = Split.read(split)
+        n_catalogue = len(data.item_map())
+        result = run_evaluation(
+            data.test,
+            read_recommendations(recs),
+            seen=data.seen_frame(),
+            candidates=data.candidates,
+            n_catalogue=n_catalogue,
+            on_seen=on_seen.value,
+            recs_path=recs,
+        )
+    console.print(result.table(with_ci=ci))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_json(with_ci=ci), indent=2))
+        console.print(f"wrote {json_out}")
+
+
+@app.command()
+def compare(
+    split: Annotated[Path, typer.Option(help="Split directory with test.csv.")],
+    recs_a: Annotated[Path, typer.Option(help="First recommendations file.")],
+    recs_b: Annotated[Path, typer.Option(help="Second recommendations file.")],
+    metric: Annotated[str, typer.Option(help="Per-user metric to compare.")] = "ndcg@10",
+) -> None:
+    """Paired test between two recommendation files on the same split."""
+    from pairrank.data.split_io import Split
+    from pairrank.eval.evaluator import evaluate as run_evaluation
+    from pairrank.eval.evaluator import read_recommendations
+    from pairrank.eval.stats import paired_test
+
+    with user_errors():
+        data = Split.read(split)
+        n_catalogue = len(data.item_map())
+        results = [
+            run_evaluation(data.test, read_recommendations(p), seen=data.seen_frame(), candidates=data.candidates,
+                           n_catalogue=n_catalogue, recs_path=p)
+            for p in (recs_a, recs_b)
+        ]
+        outcome = paired_test(results[0].per_user, results[1].per_user, metric)
+    console.print(outcome)
+
+
+@app.command()
+def benchmark(
+    split: Annotated[Path, typer.Option(help="Split directory.")],
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")],
+    out: Annotated[Path, typer.Option(help="Output directory for results.json, results.md, report.html.")],
+    final: Annotated[bool, typer.Option(help="Refit on train+valid before scoring test (PROTOCOL.md final numbers).")] = True,
+) -> None:
+    """Train, recommend and evaluate each model; write a report."""
+    from pairrank.pipeline.benchmark import run_benchmark
+
+    with user_errors():
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        run_benchmark(split, names, out, final=final)
+    _print_results(out)
+
+
+def _print_results(out: Path) -> None:
+    from pairrank.eval.report import markdown_table
+
+    summary = json.loads((out / "results.json").read_text())
+    console.print(markdown_table(summary["results"]), highlight=False)
+    console.print(f"report: {(out / 'report.html').resolve()}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the split, recommendations and report go.")] = Path("runs/demo"),
+    data: Annotated[Path, typer.Option(help="MovieLens directory.")] = BUNDLED_DATA,
+    protocol: Annotated[Protocol, typer.Option(help="Split protocol.")] = Protocol.temporal80,
+) -> None:
+    """The main job end to end on the bundled MovieLens sample: import, split, train the baselines, evaluate, report."""
+    from pairrank.data.importers import load_dataset
+    from pairrank.data.split import split_interactions
+    from pairrank.data.split_io import write_split
+    from pairrank.models.registry import BASELINES
+    from pairrank.pipeline.benchmark import run_benchmark
+
+    with user_errors():
+        raw = load_dataset(data, "movielens")
+        split_dir = out / f"split-{protocol.value}"
+        frames = split_interactions(raw.interactions, protocol.value, raw.items["item_id"].to_numpy())
+        write_split(frames, raw, split_dir)
+        console.print(f"split {data} with {protocol.value}: {len(frames.train)} train, {len(frames.valid)} valid, {len(frames.test)} test")
+        run_benchmark(split_dir, list(BASELINES), out / "benchmark")
+    _print_results(out / "benchmark")
+
+
+if __name__ == "__main__":
+    app()

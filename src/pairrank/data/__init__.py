@@ -1,0 +1,1 @@
+"""Interaction data: importers, validation, id maps, split protocols."""

@@ -1,0 +1,85 @@
+"""The dataset object models train on: id maps plus integer-coded interactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pairrank.data.idmap import IdMap
+from pairrank.data.schema import ITEM, RATING, TIMESTAMP, USER
+
+
+@dataclass
+class Dataset:
+    """Interactions coded against fixed user and item id maps.
+
+    Rows are grouped by user in time order (as the split files store them).
+    `item_text` is aligned with `items` (one string per item, '' if none).
+    """
+
+    users: IdMap
+    items: IdMap
+    user_index: np.ndarray
+    item_index: np.ndarray
+    timestamps: np.ndarray | None = None
+    ratings: np.ndarray | None = None
+    item_text: list[str] | None = None
+
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, users: IdMap, items: IdMap, item_text: list[str] | None = None
+    ) -> Dataset:
+        return cls(
+            users=users,
+            items=items,
+            user_index=users.index(frame[USER].astype(str).to_numpy()),
+            item_index=items.index(frame[ITEM].astype(str).to_numpy()),
+            timestamps=frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame else None,
+            ratings=frame[RATING].to_numpy(dtype=np.float64) if RATING in frame else None,
+            item_text=item_text,
+        )
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def __len__(self) -> int:
+        return len(self.user_index)
+
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """Binary user x item matrix (float32): 1 where the user interacted."""
+        data = np.ones(len(self.user_index), dtype=np.float32)
+        m = sp.csr_matrix((data, (self.user_index, self.item_index)), shape=(self.n_users, self.n_items))
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+    @cached_property
+    def item_popularity(self) -> np.ndarray:
+        """Number of distinct users per item."""
+        return np.asarray(self.matrix.sum(axis=0)).ravel()
+
+    def active_users(self) -> np.ndarray:
+        """Indices of users with at least one interaction."""
+        return np.flatnonzero(np.diff(self.matrix.indptr) > 0)
+
+
+def contains(matrix: sp.csr_matrix, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Whether matrix[users[n], items[n]] is set, elementwise (items < 0 give False)."""
+    n_items = matrix.shape[1]
+    coo = matrix.tocoo()
+    known = np.sort(coo.row.astype(np.int64) * n_items + coo.col)
+    keys = np.asarray(users, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64)
+    if len(known) == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+    return (np.asarray(items) >= 0) & (known[pos] == keys)

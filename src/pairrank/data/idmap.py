@@ -1,0 +1,47 @@
+"""Persisted string <-> dense int id maps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class IdMap:
+    """A fixed, ordered vocabulary of string ids mapped to 0..n-1."""
+
+    def __init__(self, ids: Sequence[str] | np.ndarray | pd.Series):
+        values = pd.Series(np.asarray(ids, dtype=object)).astype(str)
+        self._index = pd.Index(values.unique(), dtype=object)
+
+    @classmethod
+    def from_values(cls, *columns: Sequence[str] | np.ndarray | pd.Series) -> IdMap:
+        """Ids in first-seen order over the given columns."""
+        return cls(np.concatenate([np.asarray(c, dtype=object) for c in columns]))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._index.to_numpy(dtype=object)
+
+    def index(self, values: Iterable[str], *, missing: str = "error") -> np.ndarray:
+        """Dense indices of `values`; unknown ids raise (`missing="error"`) or map to -1."""
+        idx = self._index.get_indexer(pd.Index(np.asarray(values, dtype=object)).astype(str))
+        if missing == "error" and (idx < 0).any():
+            unknown = np.asarray(values, dtype=object)[idx < 0][:3]
+            raise KeyError(f"unknown ids: {', '.join(map(str, unknown))}")
+        return idx.astype(np.int64)
+
+    def id_of(self, indices: np.ndarray) -> np.ndarray:
+        return self.ids[np.asarray(indices)]
+
+    def save(self, path: Path) -> None:
+        pd.DataFrame({"id": self.ids.astype(str)}).to_parquet(path, index=False)
+
+    @classmethod
+    def load(cls, path: Path) -> IdMap:
+        return cls(pd.read_parquet(path)["id"].astype(str).to_numpy(dtype=object))

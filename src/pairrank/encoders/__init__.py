@@ -1,0 +1,1 @@
+"""Text encoders: item text templates and sentence-transformers models."""

@@ -1,0 +1,26 @@
+"""Item text templates: catalogue columns joined into one string per item."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from pairrank.data.schema import ITEM
+
+
+def item_texts(items: pd.DataFrame, columns: Sequence[str] | None = None, sep: str = ". ") -> pd.Series:
+    """Join the non-empty text fields of each item (all non-id columns by default).
+
+    >>> item_texts(pd.DataFrame({"item_id": ["1"], "title": ["Heat"], "tags": [""]})).tolist()
+    ['Heat']
+    """
+    columns = [c for c in (columns or items.columns) if c != ITEM]
+    text = pd.Series("", index=items.index, dtype=object)
+    for column in columns:
+        value = items[column].fillna("").astype(str).str.strip()
+        present = value != ""
+        glue = (text != "") & present
+        text = text.where(~glue, text + sep)
+        text = text.where(~present, text + value)
+    return text

@@ -1,0 +1,1 @@
+"""Offline evaluation: ranking metrics, the evaluator, and significance tests."""

@@ -1,0 +1,81 @@
+"""Benchmark reports: Markdown table and a self-contained HTML page with a bar chart."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+REPORT_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hitrate@10", "ndcg@20", "recall@20", "coverage@10")
+CHART_METRICS = ("ndcg@10", "recall@10", "map@10", "hitrate@10")
+
+
+def markdown_table(rows: list[dict[str, Any]], metrics: tuple[str, ...] = REPORT_METRICS) -> str:
+    header = ["model", *metrics, "train s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    best = {m: max(r.get(m, float("-inf")) for r in rows) for m in metrics}
+    for r in rows:
+        cells = [r["model"]]
+        for m in metrics:
+            value = f"{r[m]:.4f}"
+            cells.append(f"**{value}**" if r[m] == best[m] and len(rows) > 1 else value)
+        cells.append(f"{r['train_seconds']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _bar_chart_png(rows: list[dict[str, Any]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
+    width = 0.8 / max(len(rows), 1)
+    x = np.arange(len(CHART_METRICS))
+    for i, r in enumerate(rows):
+        ax.bar(x + i * width, [r[m] for m in CHART_METRICS], width, label=r["model"])
+    ax.set_xticks(x + width * (len(rows) - 1) / 2, CHART_METRICS)
+    ax.set_ylabel("score (test, full ranking)")
+    ax.legend(fontsize=8, ncol=min(len(rows), 4))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def html_report(summary: dict[str, Any]) -> str:
+    rows = summary["results"]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("model", *REPORT_METRICS, "train s", "recommend s"))
+    body = "".join(
+        "<tr><td>"
+        + html.escape(r["model"])
+        + "</td>"
+        + "".join(f"<td>{r[m]:.4f}</td>" for m in REPORT_METRICS)
+        + f"<td>{r['train_seconds']:.1f}</td><td>{r['recommend_seconds']:.1f}</td></tr>"
+        for r in rows
+    )
+    title = f"PairRank benchmark: {html.escape(summary['protocol'])} ({html.escape(summary['split'])})"
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
+<body><h1>{title}</h1>
+<p>Full ranking over the catalogue, train+valid items excluded; models {'refit on train+valid' if summary['final'] else 'fit on train'}.</p>
+<img alt="metrics bar chart" src="data:image/png;base64,{_bar_chart_png(rows)}">
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+</body></html>
+"""
+
+
+def write_reports(summary: dict[str, Any], out: Path) -> None:
+    """results.md and report.html beside results.json."""
+    out = Path(out)
+    md = f"# Benchmark: {summary['protocol']}\n\nSplit: `{summary['split']}`\n\n{markdown_table(summary['results'])}\n"
+    (out / "results.md").write_text(md)
+    (out / "report.html").write_text(html_report(summary))

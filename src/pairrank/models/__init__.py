@@ -1,0 +1,1 @@
+"""Recommenders with one face: fit, score, recommend, save, load."""

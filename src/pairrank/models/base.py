@@ -1,0 +1,179 @@
+"""The common model face (DESIGN.md): fit, score, recommend, save, load.
+
+A model folder holds `config.json` (model name + hyperparameters),
+`users.parquet`/`items.parquet` (id maps) and `model.safetensors` (arrays,
+including the training history used to exclude seen items). Nothing is
+pickled: loading never executes code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from safetensors.numpy import load_file, save_file
+
+from pairrank import __version__
+from pairrank.data.dataset import Dataset
+from pairrank.data.idmap import IdMap
+from pairrank.errors import ConfigError
+
+
+def config_from_dict(config_class: type, values: dict[str, Any] | None) -> Any:
+    """Build a config dataclass, rejecting unknown keys with the valid ones listed."""
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown} for {config_class.__name__}; valid: {sorted(names)}")
+    return config_class(**values)
+
+
+class Recommender(ABC):
+    """Base class: subclasses define `name`, `Config`, `_fit`, `_score` and their state."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    supports_cold_items: ClassVar[bool] = False
+
+    def __init__(self, config: Any = None, **overrides: Any):
+        if config is None or isinstance(config, dict):
+            config = config_from_dict(self.Config, {**(config or {}), **overrides})
+        elif overrides:
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.users: IdMap | None = None
+        self.items: IdMap | None = None
+        self.history: sp.csr_matrix | None = None
+
+    # -- training -------------------------------------------------------
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> Recommender:
+        """Learn from `train`; `valid` (same id maps) drives early stopping where used."""
+        self.users, self.items = train.users, train.items
+        self.history = train.matrix
+        self._fit(train, valid)
+        return self
+
+    @abstractmethod
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None: ...
+
+    def final_config(self) -> Any:
+        """The config to refit on train+valid with (e.g. the early-stopped epoch count)."""
+        return self.config
+
+    # -- scoring --------------------------------------------------------
+    @abstractmethod
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Scores [len(users), n_items] (float32) for user indices."""
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores of `items` (all items if None) for each user index in `users`."""
+        self._check_fitted()
+        scores = self._score(np.asarray(users, dtype=np.int64))
+        return scores if items is None else scores[:, np.asarray(items, dtype=np.int64)]
+
+    def recommend(
+        self,
+        users: np.ndarray,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        exclude: sp.csr_matrix | None = None,
+        candidates: np.ndarray | None = None,
+        batch_size: int = 1024,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores per user, best first.
+
+        Seen items (the training history, or `exclude` if given) are never
+        returned; `candidates` (item indices) restricts the ranking. Rows
+        with fewer than k eligible items are padded with -1 / -inf.
+        """
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        blocked = exclude if exclude is not None else self.history
+        allowed = None
+        if candidates is not None:
+            allowed = np.zeros(len(self.items), dtype=bool)
+            allowed[np.asarray(candidates, dtype=np.int64)] = True
+        top_items = np.full((len(users), k), -1, dtype=np.int64)
+        top_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
+        for start in range(0, len(users), batch_size):
+            batch = users[start : start + batch_size]
+            scores = np.array(self._score(batch), dtype=np.float32, copy=True)
+            if exclude_seen and blocked is not None:
+                rows, cols = blocked[batch].nonzero()
+                scores[rows, cols] = -np.inf
+            if allowed is not None:
+                scores[:, ~allowed] = -np.inf
+            items, values = top_k(scores, k)
+            top_items[start : start + len(batch), : items.shape[1]] = items
+            top_scores[start : start + len(batch), : items.shape[1]] = values
+        top_items[~np.isfinite(top_scores)] = -1
+        return top_items, top_scores
+
+    def _check_fitted(self) -> None:
+        if self.items is None:
+            raise RuntimeError(f"{self.name} is not fitted: call fit() or load() first")
+
+    # -- persistence ----------------------------------------------------
+    @abstractmethod
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save."""
+
+    @abstractmethod
+    def _load_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model as a plain folder (JSON + Parquet + safetensors)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"model": self.name, "config": dataclasses.asdict(self.config), "pairrank_version": __version__}
+        (directory / "config.json").write_text(json.dumps(meta, indent=2))
+        self.users.save(directory / "users.parquet")
+        self.items.save(directory / "items.parquet")
+        history = self.history.tocsr()
+        state = {
+            "history.indptr": history.indptr.astype(np.int64),
+            "history.indices": history.indices.astype(np.int64),
+            **{k: np.ascontiguousarray(v) for k, v in self._state().items()},
+        }
+        save_file(state, str(directory / "model.safetensors"))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Recommender:
+        """Read a folder written by `save` (any registered model if called on the base)."""
+        from pairrank.models.registry import model_class
+
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        if not config_path.exists():
+            raise FileNotFoundError(f"{directory}: not a model folder (no config.json)")
+        meta = json.loads(config_path.read_text())
+        klass = model_class(meta["model"]) if cls is Recommender else cls
+        model = klass(meta["config"])
+        model.users = IdMap.load(directory / "users.parquet")
+        model.items = IdMap.load(directory / "items.parquet")
+        state = load_file(str(directory / "model.safetensors"))
+        indptr, indices = state.pop("history.indptr"), state.pop("history.indices")
+        model.history = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(model.users), len(model.items))
+        )
+        model._load_state(state)
+        return model
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the k largest scores per row, best first."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    values = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    items = np.take_along_axis(part, order, axis=1)
+    return items, np.take_along_axis(values, order, axis=1)

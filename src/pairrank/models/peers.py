@@ -1,0 +1,99 @@
+"""Peer libraries behind PairRank's model face, for side-by-side benchmarks.
+
+`implicit` (ALS and BPR) is imported only when one of these is fitted.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from pairrank.data.dataset import Dataset
+from pairrank.models.base import Recommender
+
+
+class _ImplicitModel(Recommender):
+    """Fits an `implicit` model on the user x item matrix and keeps its factors."""
+
+    @abstractmethod
+    def _make(self) -> Any: ...
+
+    def _weights(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        return matrix
+
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        import threadpoolctl
+
+        model = self._make()
+        with threadpoolctl.threadpool_limits(1, "blas"):  # implicit's own advice for its CPU solvers
+            model.fit(self._weights(train.matrix.astype(np.float32)), show_progress=False)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors[users] @ self.item_factors.T
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.user_factors, self.item_factors = state["user_factors"], state["item_factors"]
+
+
+@dataclass
+class ImplicitALSConfig:
+    factors: int = 64
+    regularization: float = 0.05
+    iterations: int = 15
+    alpha: float = 2.0  # confidence = alpha * interaction
+    seed: int = 42
+
+
+class ImplicitALS(_ImplicitModel):
+    """implicit's AlternatingLeastSquares (Hu, Koren & Volinsky)."""
+
+    name = "implicit-als"
+    Config = ImplicitALSConfig
+
+    def _weights(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        return matrix * self.config.alpha
+
+    def _make(self) -> Any:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        c = self.config
+        return AlternatingLeastSquares(
+            factors=c.factors, regularization=c.regularization, iterations=c.iterations, random_state=c.seed
+        )
+
+
+@dataclass
+class ImplicitBPRConfig:
+    factors: int = 64
+    learning_rate: float = 0.05
+    regularization: float = 0.01
+    iterations: int = 100
+    seed: int = 42
+
+
+class ImplicitBPR(_ImplicitModel):
+    """implicit's BayesianPersonalizedRanking (uniform negatives, SGD)."""
+
+    name = "implicit-bpr"
+    Config = ImplicitBPRConfig
+
+    def _make(self) -> Any:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        c = self.config
+        return BayesianPersonalizedRanking(
+            factors=c.factors,
+            learning_rate=c.learning_rate,
+            regularization=c.regularization,
+            iterations=c.iterations,
+            random_state=c.seed,
+        )

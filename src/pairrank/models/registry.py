@@ -1,0 +1,23 @@
+"""Model names (as used by the CLI) to classes."""
+
+from __future__ import annotations
+
+from pairrank.models.base import Recommender
+from pairrank.models.bprmf import BPRMF
+from pairrank.models.ease import EASE
+from pairrank.models.itemknn import ItemKNN
+from pairrank.models.mostpop import MostPop
+from pairrank.models.peers import ImplicitALS, ImplicitBPR
+from pairrank.models.textknn import TextKNN
+
+MODELS: dict[str, type[Recommender]] = {
+    m.name: m for m in (MostPop, ItemKNN, EASE, BPRMF, TextKNN, ImplicitALS, ImplicitBPR)
+}
+BASELINES = ("mostpop", "itemknn", "ease", "bprmf", "textknn")
+
+
+def model_class(name: str) -> type[Recommender]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None

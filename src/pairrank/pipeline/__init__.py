@@ -1,0 +1,1 @@
+"""Runs: train a model on a split, recommend for its test users, benchmark several."""

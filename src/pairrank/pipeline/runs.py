@@ -1,0 +1,131 @@
+"""Train a model on a split directory and recommend for the split's test users."""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pairrank.data.dataset import Dataset
+from pairrank.data.idmap import IdMap
+from pairrank.data.schema import ITEM, USER
+from pairrank.data.split_io import Split
+from pairrank.errors import ConfigError
+from pairrank.models.base import Recommender
+from pairrank.models import registry
+
+
+def read_config(path: Path | None) -> dict[str, Any]:
+    """Model options from a JSON or TOML file (a flat table of option = value)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text()
+    try:
+        values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {e}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a table of option = value")
+    return values
+
+
+@dataclass
+class SplitData:
+    """A split coded once against shared id maps."""
+
+    split: Split
+    users: IdMap
+    items: IdMap
+    item_text: list[str]
+
+    @classmethod
+    def from_split(cls, split: Split) -> SplitData:
+        items = split.item_map()
+        return cls(split, split.user_map(), items, split.item_text(items))
+
+    def dataset(self, frame: pd.DataFrame) -> Dataset:
+        return Dataset.from_frame(frame, self.users, self.items, self.item_text)
+
+    def seen_matrix(self) -> sp.csr_matrix:
+        return self.dataset(self.split.seen_frame()).matrix
+
+
+def train_model(data: SplitData, name: str, config: dict[str, Any] | None = None, *, final: bool = False) -> tuple[Recommender, dict]:
+    """Fit on train with early stopping/tuning on valid; with `final`, refit on train+valid."""
+    klass = registry.model_class(name)
+    started = time.perf_counter()
+    model = klass(config or {})
+    model.fit(data.dataset(data.split.train), data.dataset(data.split.valid) if len(data.split.valid) else None)
+    info: dict[str, Any] = {"model": name, "final": final, "curve": getattr(model, "curve", [])}
+    if final:
+        model = klass(model.final_config())
+        model.fit(data.dataset(data.split.fit_frame(final=True)))
+    info["train_seconds"] = round(time.perf_counter() - started, 2)
+    info["config"] = model.config.__dict__
+    return model, info
+
+
+def recommend_for_test(model: Recommender, data: SplitData, k: int = 100) -> pd.DataFrame:
+    """Top-k for every test user, train+valid items excluded, cold candidates only if defined."""
+    test_users = pd.unique(data.split.test[USER].astype(str))
+    return recommend_frame(model, data.users.index(test_users), k, exclude=_remap_seen(model, data), candidates=_candidates(model, data))
+
+
+def _remap_seen(model: Recommender, data: SplitData) -> sp.csr_matrix:
+    """The split's train+valid matrix in the model's own id maps."""
+    seen = data.dataset(data.split.seen_frame())
+    if model.users.ids.tolist() == data.users.ids.tolist() and model.items.ids.tolist() == data.items.ids.tolist():
+        return seen.matrix
+    rows = model.users.index(data.users.id_of(seen.user_index), missing="ignore")
+    cols = model.items.index(data.items.id_of(seen.item_index), missing="ignore")
+    keep = (rows >= 0) & (cols >= 0)
+    return sp.csr_matrix(
+        (np.ones(keep.sum(), np.float32), (rows[keep], cols[keep])), shape=(len(model.users), len(model.items))
+    )
+
+
+def _candidates(model: Recommender, data: SplitData) -> np.ndarray | None:
+    if data.split.candidates is None:
+        return None
+    idx = model.items.index(data.split.candidates, missing="ignore")
+    return idx[idx >= 0]
+
+
+def recommend_frame(
+    model: Recommender,
+    users: np.ndarray,
+    k: int,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    candidates: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Recommendations as a PROTOCOL.md frame: user_id, item_id, rank, score."""
+    top, scores = model.recommend(users, k, exclude=exclude, candidates=candidates)
+    valid = top >= 0
+    ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
+    return pd.DataFrame(
+        {
+            USER: np.repeat(model.users.id_of(users), top.shape[1]).reshape(top.shape)[valid],
+            ITEM: model.items.id_of(top[valid]),
+            "rank": ranks[valid],
+            "score": scores[valid],
+        }
+    )
+
+
+def write_run(model: Recommender, info: dict, out: Path) -> Path:
+    """Save the model folder plus run.json (how it was trained)."""
+    out = Path(out)
+    model.save(out)
+    (out / "run.json").write_text(json.dumps(info, indent=2, default=str))
+    return out

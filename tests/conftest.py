@@ -1,0 +1,63 @@
+"""Shared fixtures: the bundled MovieLens sample and small splits cut from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PAIRRANK_QUIET", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "datasets" / "ml-latest-small"
+
+
+@pytest.fixture(scope="session")
+def movielens_dir() -> Path:
+    return BUNDLED
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep test embeddings out of the user's cache."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["PAIRRANK_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_ratings(movielens_dir: Path) -> pd.DataFrame:
+    """Ratings of the first 80 users of ml-latest-small (real data, fast to train on)."""
+    ratings = pd.read_csv(movielens_dir / "ratings.csv", dtype={"userId": str, "movieId": str})
+    ratings = ratings.rename(columns={"userId": "user_id", "movieId": "item_id"})
+    keep = ratings["user_id"].isin([str(u) for u in range(1, 81)])
+    return ratings[keep].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def small_items(movielens_dir: Path, small_ratings: pd.DataFrame) -> pd.DataFrame:
+    movies = pd.read_csv(movielens_dir / "movies.csv", dtype=str).rename(columns={"movieId": "item_id"})
+    return movies[movies["item_id"].isin(set(small_ratings["item_id"]))].reset_index(drop=True)
+
+
+def write_small_split(out: Path, ratings: pd.DataFrame, items: pd.DataFrame, protocol: str) -> Path:
+    from pairrank.data.schema import RawDataset
+    from pairrank.data.split import split_interactions
+    from pairrank.data.split_io import write_split
+
+    frames = split_interactions(ratings, protocol, items["item_id"].to_numpy())
+    write_split(frames, RawDataset(ratings, items=items), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_loo_split(tmp_path_factory, small_ratings, small_items) -> Path:
+    return write_small_split(tmp_path_factory.mktemp("loo"), small_ratings, small_items, "loo")
+
+
+@pytest.fixture(scope="session")
+def small_cold_split(tmp_path_factory, small_ratings, small_items) -> Path:
+    return write_small_split(tmp_path_factory.mktemp("cold"), small_ratings, small_items, "cold_items")
