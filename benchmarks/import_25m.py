@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +184,7 @@ def record(row: list[str]) -> None:
     if not RESULTS.exists():
         RESULTS.write_text(
             "# MovieLens-25M import benchmark\n\n"
-            "`load_dataset(dir, \"movielens\")` on a synthetic 25,000,095-rating directory "
+            '`load_dataset(dir, "movielens")` on a synthetic 25,000,095-rating directory '
             f"(targets: < {TARGET_SECONDS:.0f} s, < {TARGET_GB:.0f} GB peak RSS on 2 cores).\n\n"
             "| date (UTC) | command | machine | cores used | generate s | load s | child wall s "
             "| peak RSS GB | ratings | targets |\n"
@@ -221,11 +221,18 @@ def main() -> None:
         f"({report['tagged']:,} tagged) -> {'within' if ok else 'MISSES'} targets"
     )
     command = "python benchmarks/import_25m.py " + " ".join(sys.argv[1:])
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     record(
         [
-            date, f"`{command.strip()}`", machine(), str(min(args.cpus, os.cpu_count() or args.cpus)), generated,
-            f"{report['load_s']:.1f}", f"{wall:.1f}", f"{peak:.2f}", f"{report['ratings']:,}",
+            date,
+            f"`{command.strip()}`",
+            machine(),
+            str(min(args.cpus, os.cpu_count() or args.cpus)),
+            generated,
+            f"{report['load_s']:.1f}",
+            f"{wall:.1f}",
+            f"{peak:.2f}",
+            f"{report['ratings']:,}",
             "met" if ok else "missed",
         ]
     )

@@ -25,7 +25,13 @@ def test_loo_takes_last_two_by_time_with_ties_in_file_order():
 
 
 def test_users_below_five_interactions_are_dropped_after_dedupe():
-    rows = [("a", f"i{n}", n) for n in range(5)] + [("b", "x", 1), ("b", "x", 2), ("b", "y", 3), ("b", "z", 4), ("b", "w", 5)]
+    rows = [("a", f"i{n}", n) for n in range(5)] + [
+        ("b", "x", 1),
+        ("b", "x", 2),
+        ("b", "y", 3),
+        ("b", "z", 4),
+        ("b", "w", 5),
+    ]
     split = split_interactions(frame(rows), "loo")
     users = set(pd.concat([split.train, split.valid, split.test])["user_id"])
     assert users == {"a"}

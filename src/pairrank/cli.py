@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from pairrank.errors import ConfigError, DataError
 from pairrank.progress import console
+
+results_console = Console()  # tables go to stdout; progress and messages to stderr
 
 app = typer.Typer(help="PairRank: pair-wise recommendation ranking.", no_args_is_help=True, add_completion=False)
 
@@ -49,16 +52,23 @@ def user_errors() -> Iterator[None]:
 @app.command()
 def split(
     data: Annotated[str, typer.Option(help="Input file or directory (a database URL for --format sql).")],
-    format: Annotated[str, typer.Option("--format", help="csv, tsv, jsonl, parquet, sql, movielens, amazon, goodbooks, lastfm or mind.")],
+    format: Annotated[
+        str,
+        typer.Option("--format", help="csv, tsv, jsonl, parquet, sql, movielens, amazon, goodbooks, lastfm or mind."),
+    ],
     protocol: Annotated[Protocol, typer.Option(help="Split protocol of PROTOCOL.md.")],
     out: Annotated[Path, typer.Option(help="Split directory to write.")],
-    columns: Annotated[str | None, typer.Option(help="Column mapping for generic formats, e.g. 'user_id=userId,item_id=movieId'.")] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="Column mapping for generic formats, e.g. 'user_id=userId,item_id=movieId'.")
+    ] = None,
     items: Annotated[Path | None, typer.Option(help="Item catalogue file (generic formats).")] = None,
     delimiter: Annotated[str | None, typer.Option(help="Field delimiter for csv/tsv (default ',' / tab).")] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of the input files.")] = "utf-8",
     query: Annotated[str | None, typer.Option(help="SQL query returning interactions (--format sql).")] = None,
     table: Annotated[str | None, typer.Option(help="SQL table of interactions (--format sql).")] = None,
-    on_bad_rows: Annotated[BadRows, typer.Option(help="'error': stop at the first bad row; 'skip': skip and count them.")] = BadRows.error,
+    on_bad_rows: Annotated[
+        BadRows, typer.Option(help="'error': stop at the first bad row; 'skip': skip and count them.")
+    ] = BadRows.error,
 ) -> None:
     """Import interactions and write a train/valid/test split directory."""
     from pairrank.data.importers import GENERIC_FORMATS, load_dataset
@@ -69,7 +79,12 @@ def split(
     with user_errors():
         options: dict = {"on_bad_rows": on_bad_rows.value}
         if format in GENERIC_FORMATS:
-            options |= {"columns": ColumnMap.parse(columns), "items": items, "delimiter": delimiter, "encoding": encoding}
+            options |= {
+                "columns": ColumnMap.parse(columns),
+                "items": items,
+                "delimiter": delimiter,
+                "encoding": encoding,
+            }
         elif format == "sql":
             options |= {"columns": ColumnMap.parse(columns), "query": query, "table": table}
         with console.status(f"reading {data} ({format})"):
@@ -85,10 +100,14 @@ def split(
 @app.command()
 def train(
     split: Annotated[Path, typer.Option(help="Split directory.")],
-    model: Annotated[str, typer.Option(help="Model name: mostpop, itemknn, ease, bprmf, textknn, implicit-als, implicit-bpr.")],
+    model: Annotated[
+        str, typer.Option(help="Model name: mostpop, itemknn, ease, bprmf, textknn, implicit-als, implicit-bpr.")
+    ],
     out: Annotated[Path, typer.Option(help="Run directory to write (model folder + run.json).")],
     config: Annotated[Path | None, typer.Option(help="JSON or TOML file of model options.")] = None,
-    final: Annotated[bool, typer.Option("--final", help="After early stopping on valid, refit on train+valid.")] = False,
+    final: Annotated[
+        bool, typer.Option("--final", help="After early stopping on valid, refit on train+valid.")
+    ] = False,
 ) -> None:
     """Train one model on a split."""
     from pairrank.data.split_io import Split
@@ -126,7 +145,9 @@ def evaluate(
     split: Annotated[Path, typer.Option(help="Split directory with test.csv.")],
     recs: Annotated[Path, typer.Option(help="Recommendations file (user_id,item_id,rank).")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.")] = None,
-    on_seen: Annotated[OnSeen, typer.Option(help="Recommended train/valid items: 'reject' the file or 'count' and drop them.")] = OnSeen.reject,
+    on_seen: Annotated[
+        OnSeen, typer.Option(help="Recommended train/valid items: 'reject' the file or 'count' and drop them.")
+    ] = OnSeen.reject,
     ci: Annotated[bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals.")] = False,
 ) -> None:
     """Score a recommendations file against the split's test items (PROTOCOL.md)."""
@@ -146,7 +167,7 @@ def evaluate(
             on_seen=on_seen.value,
             recs_path=recs,
         )
-    console.print(result.table(with_ci=ci))
+    results_console.print(result.table(with_ci=ci))
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_json(with_ci=ci), indent=2))
         console.print(f"wrote {json_out}")
@@ -169,12 +190,18 @@ def compare(
         data = Split.read(split)
         n_catalogue = len(data.item_map())
         results = [
-            run_evaluation(data.test, read_recommendations(p), seen=data.seen_frame(), candidates=data.candidates,
-                           n_catalogue=n_catalogue, recs_path=p)
+            run_evaluation(
+                data.test,
+                read_recommendations(p),
+                seen=data.seen_frame(),
+                candidates=data.candidates,
+                n_catalogue=n_catalogue,
+                recs_path=p,
+            )
             for p in (recs_a, recs_b)
         ]
         outcome = paired_test(results[0].per_user, results[1].per_user, metric)
-    console.print(outcome)
+    results_console.print(outcome)
 
 
 @app.command()
@@ -182,7 +209,9 @@ def benchmark(
     split: Annotated[Path, typer.Option(help="Split directory.")],
     models: Annotated[str, typer.Option(help="Comma-separated model names.")],
     out: Annotated[Path, typer.Option(help="Output directory for results.json, results.md, report.html.")],
-    final: Annotated[bool, typer.Option(help="Refit on train+valid before scoring test (PROTOCOL.md final numbers).")] = True,
+    final: Annotated[
+        bool, typer.Option(help="Refit on train+valid before scoring test (PROTOCOL.md final numbers).")
+    ] = True,
 ) -> None:
     """Train, recommend and evaluate each model; write a report."""
     from pairrank.pipeline.benchmark import run_benchmark
@@ -194,10 +223,10 @@ def benchmark(
 
 
 def _print_results(out: Path) -> None:
-    from pairrank.eval.report import markdown_table
+    from pairrank.eval.report import rich_table
 
     summary = json.loads((out / "results.json").read_text())
-    console.print(markdown_table(summary["results"]), highlight=False)
+    results_console.print(rich_table(summary["results"], f"{summary['protocol']} (test, full ranking)"))
     console.print(f"report: {(out / 'report.html').resolve()}")
 
 
@@ -219,7 +248,10 @@ def demo(
         split_dir = out / f"split-{protocol.value}"
         frames = split_interactions(raw.interactions, protocol.value, raw.items["item_id"].to_numpy())
         write_split(frames, raw, split_dir)
-        console.print(f"split {data} with {protocol.value}: {len(frames.train)} train, {len(frames.valid)} valid, {len(frames.test)} test")
+        console.print(
+            f"split {data} with {protocol.value}: "
+            f"{len(frames.train)} train, {len(frames.valid)} valid, {len(frames.test)} test"
+        )
         run_benchmark(split_dir, list(BASELINES), out / "benchmark")
     _print_results(out / "benchmark")
 

@@ -28,9 +28,9 @@ class Bar:
 
 
 @contextmanager
-def progress_bar(description: str, total: float | None = None) -> Iterator[Bar]:
+def progress_bar(description: str, total: float | None = None, *, enabled: bool = True) -> Iterator[Bar]:
     """A progress bar on stderr; `total=None` shows elapsed time only."""
-    if os.environ.get("PAIRRANK_QUIET"):
+    if not enabled or os.environ.get("PAIRRANK_QUIET"):
         yield Bar(None, None)
         return
     progress = Progress(

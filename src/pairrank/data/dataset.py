@@ -30,9 +30,7 @@ class Dataset:
     item_text: list[str] | None = None
 
     @classmethod
-    def from_frame(
-        cls, frame: pd.DataFrame, users: IdMap, items: IdMap, item_text: list[str] | None = None
-    ) -> Dataset:
+    def from_frame(cls, frame: pd.DataFrame, users: IdMap, items: IdMap, item_text: list[str] | None = None) -> Dataset:
         return cls(
             users=users,
             items=items,
@@ -67,6 +65,18 @@ class Dataset:
     def item_popularity(self) -> np.ndarray:
         """Number of distinct users per item."""
         return np.asarray(self.matrix.sum(axis=0)).ravel()
+
+    def recent_matrix(self, n: int) -> sp.csr_matrix:
+        """Like `matrix`, keeping only each user's `n` latest interactions (by timestamp, then row order)."""
+        times = self.timestamps if self.timestamps is not None else np.zeros(len(self), dtype=np.int64)
+        order = np.lexsort((-np.arange(len(self)), -times, self.user_index))  # newest first per user
+        users = self.user_index[order]
+        starts = np.searchsorted(users, users, side="left")
+        keep = order[np.arange(len(order)) - starts < n]
+        data = np.ones(len(keep), dtype=np.float32)
+        m = sp.csr_matrix((data, (self.user_index[keep], self.item_index[keep])), shape=(self.n_users, self.n_items))
+        m.data[:] = 1.0
+        return m
 
     def active_users(self) -> np.ndarray:
         """Indices of users with at least one interaction."""

@@ -18,7 +18,20 @@ NUMBER_PATTERN = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 ALIASES: dict[str, tuple[str, ...]] = {
     USER: (USER, "userId", "userid", "user", "uid", "UserID", "reviewerID", "visitorid", "customer_id"),
-    ITEM: (ITEM, "itemId", "itemid", "item", "iid", "movieId", "MovieID", "asin", "book_id", "artistID", "track_id", "product_id"),
+    ITEM: (
+        ITEM,
+        "itemId",
+        "itemid",
+        "item",
+        "iid",
+        "movieId",
+        "MovieID",
+        "asin",
+        "book_id",
+        "artistID",
+        "track_id",
+        "product_id",
+    ),
     TIMESTAMP: (TIMESTAMP, "ts", "time", "Timestamp", "unixReviewTime", "unix_time"),
     RATING: (RATING, "score", "stars", "overall", "weight", "Rating", "playcount"),
     EVENT: (EVENT, "event_type", "action", "behavior"),
@@ -46,7 +59,9 @@ class ColumnMap:
             key, sep, value = part.partition("=")
             key, value = key.strip(), value.strip()
             if not sep or key not in known or not value:
-                raise DataError(f"bad column mapping {part!r}: use NAME=SOURCE with NAME in {sorted(known)}", field="--columns")
+                raise DataError(
+                    f"bad column mapping {part!r}: use NAME=SOURCE with NAME in {sorted(known)}", field="--columns"
+                )
             mapping[key] = value
         return cls(**mapping)
 
@@ -57,9 +72,7 @@ class ColumnMap:
             chosen = getattr(self, f.name)
             if chosen is not None:
                 if chosen not in available:
-                    raise DataError(
-                        f"mapped column {chosen!r} not found; columns are {available}", path, 1, f.name
-                    )
+                    raise DataError(f"mapped column {chosen!r} not found; columns are {available}", path, 1, f.name)
                 resolved[f.name] = chosen
                 continue
             match = next((a for a in ALIASES[f.name] if a in available), None)
@@ -133,7 +146,9 @@ def interactions_from_table(
         }
     )
     if TIMESTAMP in strings:
-        frame[TIMESTAMP] = pc.cast(pc.cast(pc.utf8_trim_whitespace(strings[TIMESTAMP]), pa.float64()), pa.int64(), safe=False).to_numpy()
+        frame[TIMESTAMP] = pc.cast(
+            pc.cast(pc.utf8_trim_whitespace(strings[TIMESTAMP]), pa.float64()), pa.int64(), safe=False
+        ).to_numpy()
     if RATING in strings:
         text = pc.utf8_trim_whitespace(strings[RATING])
         text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)

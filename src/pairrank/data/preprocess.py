@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pairrank.data.schema import TIMESTAMP, USER, ITEM
+from pairrank.data.schema import ITEM, TIMESTAMP, USER
 
 ORDER_SEED = 42
 MIN_USER_INTERACTIONS = 5

@@ -39,9 +39,7 @@ def _position_from_end(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def leave_one_out(ordered: pd.DataFrame) -> SplitFrames:
     from_end, _ = _position_from_end(ordered)
-    return SplitFrames(
-        "loo", ordered[from_end >= 2], ordered[from_end == 1], ordered[from_end == 0]
-    )
+    return SplitFrames("loo", ordered[from_end >= 2], ordered[from_end == 1], ordered[from_end == 0])
 
 
 def temporal(ordered: pd.DataFrame) -> SplitFrames:
@@ -72,9 +70,7 @@ def cold_items(ordered: pd.DataFrame, catalogue: np.ndarray) -> SplitFrames:
     return SplitFrames("cold_items", warm[~valid], warm[valid], ordered[is_cold], candidates=withheld)
 
 
-def split_interactions(
-    interactions: pd.DataFrame, protocol: str, catalogue: np.ndarray | None = None
-) -> SplitFrames:
+def split_interactions(interactions: pd.DataFrame, protocol: str, catalogue: np.ndarray | None = None) -> SplitFrames:
     """Apply PROTOCOL.md's preprocessing, then the named protocol."""
     ordered = prepare(interactions)
     if protocol == "loo":

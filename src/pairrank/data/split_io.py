@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pairrank.data.dataset import Dataset
 from pairrank.data.idmap import IdMap
 from pairrank.data.importers import read_catalogue
 from pairrank.data.interactions import ColumnMap, interactions_from_table

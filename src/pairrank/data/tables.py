@@ -47,6 +47,15 @@ def _bad_encoding_line(path: Path, encoding: str) -> DataError:
     return DataError(f"not valid {encoding} text", path)
 
 
+def _line_of(content: bytes, text: str, encoding: str) -> int | None:
+    """1-based number of the first line equal to `text` (Arrow reports no row numbers when threaded)."""
+    target = text.encode(encoding)
+    for number, line in enumerate(content.splitlines(), start=1):
+        if line == target:
+            return number
+    return None
+
+
 def read_delimited(
     path: Path,
     delimiter: str = ",",
@@ -84,19 +93,11 @@ def read_delimited(
         names = [n.strip().strip('"') for n in names]
     else:
         names = header
-    skipped = 0
+    invalid: list[pcsv.InvalidRow] = []
 
     def on_invalid(row: pcsv.InvalidRow) -> str:
-        nonlocal skipped
-        if on_bad_rows == "skip":
-            skipped += 1
-            return "skip"
-        line = row.number if row.number is not None else None
-        raise DataError(
-            f"expected {row.expected_columns} fields separated by {delimiter!r}, found {row.actual_columns}",
-            path,
-            line,
-        )
+        invalid.append(row)  # Arrow swallows exceptions raised here, so report after reading
+        return "skip"
 
     source: io.BytesIO | Path = io.BytesIO(data) if data is not None else path
     try:
@@ -120,9 +121,16 @@ def read_delimited(
         raise DataError(f"cannot parse: {e}", path) from None
     except UnicodeDecodeError:
         raise _bad_encoding_line(path, encoding) from None
+    if invalid and on_bad_rows != "skip":
+        row = invalid[0]
+        raise DataError(
+            f"expected {row.expected_columns} fields separated by {delimiter!r}, found {row.actual_columns}",
+            path,
+            row.number or _line_of(data if data is not None else path.read_bytes(), row.text, encoding),
+        )
     if table.num_rows == 0 and not allow_empty:
         raise DataError("file has a header but no data rows", path)
-    return table, skipped
+    return table, len(invalid)
 
 
 def read_jsonl(path: Path, *, encoding: str = "utf-8", on_bad_rows: str = "error") -> tuple[pa.Table, int]:
@@ -184,8 +192,9 @@ def as_string(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A column cast to strings (ints as '12', floats as '4.5'), nulls as ''."""
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         if pa.types.is_floating(column.type):
-            as_int = pc.cast(column, pa.int64(), safe=False)
-            whole = pc.equal(pc.cast(as_int, column.type), column)
+            column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+            whole = pc.and_(pc.equal(pc.floor(column), column), pc.less(pc.abs(column), 2.0**53))
+            as_int = pc.cast(pc.if_else(whole, column, 0.0), pa.int64())
             column = pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(column, pa.string()))
         elif pa.types.is_list(column.type) or pa.types.is_struct(column.type):
             column = pa.chunked_array(
@@ -194,4 +203,3 @@ def as_string(column: pa.ChunkedArray) -> pa.ChunkedArray:
         else:
             column = pc.cast(column, pa.string())
     return pc.fill_null(column, "")
-

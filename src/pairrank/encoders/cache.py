@@ -28,7 +28,8 @@ def default_cache_dir() -> Path:
 
 
 def _digest(text: str) -> bytes:
-    return hashlib.sha1(text.encode("utf-8")).digest()
+    """Hex digest as bytes: no NUL bytes, which numpy's fixed-width 'S' arrays would strip."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest().encode("ascii")
 
 
 class EmbeddingCache:
@@ -54,7 +55,7 @@ class EmbeddingCache:
             vectors = self.encoder.encode([t for _, t in missing], show_progress=show_progress)
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = self.folder / f".{uuid.uuid4().hex}.npz"
-            np.savez(tmp, keys=np.array([k for k, _ in missing], dtype="S20"), vectors=vectors)
+            np.savez(tmp, keys=np.array([k for k, _ in missing], dtype="S40"), vectors=vectors)
             tmp.rename(self.folder / f"{uuid.uuid4().hex}.npz")
             known.update(zip((k for k, _ in missing), vectors))
         if not keys:

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pairrank.progress import progress_bar
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+PROGRESS_BATCHES = 4  # batches per progress-bar step
 _PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}", "default"}
 
 
@@ -51,11 +54,17 @@ class SentenceEncoder:
         return self._model
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
-        vectors = self._load().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=show_progress,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        model = self._load()
+        texts = list(texts)
+        chunks: list[np.ndarray] = []
+        chunk = self.batch_size * PROGRESS_BATCHES
+        with progress_bar(f"encoding {len(texts)} texts", total=len(texts), enabled=show_progress) as bar:
+            for start in range(0, len(texts), chunk):
+                part = texts[start : start + chunk]
+                chunks.append(
+                    model.encode(part, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True)
+                )
+                bar.advance(len(part))
+        if not chunks:
+            return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32)

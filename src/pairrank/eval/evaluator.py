@@ -1,25 +1,28 @@
 """Score a recommendations frame against a test split (PROTOCOL.md, "Ranking and metrics").
 
-Ids become integer codes once (categorical codes or Arrow dictionary
-encoding), pairs become int64 keys user * n_items + item, and each user's
-top K becomes a row of a dense matrix, so no step loops over users.
+Ids become integer codes once (categorical codes or Arrow hashing); the code
+spaces start with the recommendations' own ids, so their (possibly 100M)
+codes are used as they are. Pairs become int64 keys user * n_items + item,
+and each user's top K becomes a row of a dense matrix: no step loops over
+users.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pairrank.data.schema import ITEM, USER
 from pairrank.errors import DataError
+from pairrank.eval.codes import encode_ids
 from pairrank.eval.metrics import compute_metrics, coverage_at_k
-from pairrank.eval.ranking import isin_sorted, pair_keys, rank_order, top_k_items
+from pairrank.eval.pairs import isin_pairs, isin_sorted, pair_keys, sorted_unique
+from pairrank.eval.ranking import group_by_user, top_k_items
 from pairrank.eval.recs import RANK, read_recommendations, validate_recommendations
 from pairrank.eval.result import EvaluationResult
 
@@ -43,12 +46,13 @@ def evaluate(
 
     Averages are over every test user; users without recommendations score
     zero, and recommendations for users outside `test` are ignored. Repeated
-    (user, item) rows keep the best rank. Rows whose item the user has in
-    `seen` (train + valid) raise a `DataError` naming `recs_path` and the
-    first such row (`on_seen="reject"`), or are dropped and counted
-    (`on_seen="count"`). With `candidates` (the cold_items protocol), rows
-    outside them are dropped and counted as violations; a row can count as
-    both. After dropping, each user's remaining rows close up in rank order.
+    (user, item) rows keep the best rank; tied ranks keep file order. Rows
+    whose item the user has in `seen` (train + valid) raise a `DataError`
+    naming `recs_path` and the first such row (`on_seen="reject"`), or are
+    dropped and counted (`on_seen="count"`). With `candidates` (the
+    cold_items protocol), rows outside them are dropped and counted as
+    violations; a row can count as both. After dropping, each user's
+    remaining rows close up in rank order.
     """
     if on_seen not in ON_SEEN:
         raise ValueError(f"on_seen must be one of {ON_SEEN}, got {on_seen!r}")
@@ -59,73 +63,116 @@ def evaluate(
     _require_pairs(test, "test")
     if test.empty:
         raise ValueError("the test set is empty")
-
-    test_users, users = _encode(test[USER])
-    test_items, test_item_ids = _encode(test[ITEM])
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        (rec_users, rec_user_ids), (rec_items, rec_item_ids) = pool.map(_encode, (recs[USER], recs[ITEM]))
-    item_ids = [test_item_ids, rec_item_ids]
     if seen is not None:
         _require_pairs(seen, "seen")
-        seen_users, seen_user_ids = _encode(seen[USER])
-        seen_items, seen_item_ids = _encode(seen[ITEM])
-        item_ids.append(seen_item_ids)
-    if candidates is not None:
-        candidate_ids = pd.Index(np.asarray(candidates).astype(str)).unique()
-        item_ids.append(candidate_ids)
-    items = pd.Index(np.concatenate([ids.to_numpy(dtype=object) for ids in item_ids])).unique()
-    n_users, n_items = len(users), len(items)
+    codes = _Codes.of(recs, test, seen, candidates)
 
-    relevant = np.unique(pair_keys(test_users, _recode(test_items, test_item_ids, items), n_items))
-    n_relevant = np.bincount(relevant // n_items, minlength=n_users)
+    users = pd.unique(codes.test_users)  # test users (user codes) in first-seen order
+    position = np.full(codes.n_users, -1, dtype=np.int64)  # user code -> row of the result, or -1
+    position[users] = np.arange(users.size)
+    relevant = sorted_unique(pair_keys(position[codes.test_users], codes.test_items, codes.n_items))
+    n_relevant = np.bincount(relevant // codes.n_items, minlength=users.size)
 
-    rec_users = _recode(rec_users, rec_user_ids, users)
-    rec_items = _recode(rec_items, rec_item_ids, items)
-    ranks = recs[RANK].to_numpy()
-    source_rows = None
-    if (rec_users < 0).any():
-        source_rows = np.flatnonzero(rec_users >= 0)
-        rec_users, rec_items, ranks = rec_users[source_rows], rec_items[source_rows], ranks[source_rows]
-    order = rank_order(rec_users, ranks)
-    if order is not None:
-        rec_users, rec_items = rec_users[order], rec_items[order]
-        source_rows = order if source_rows is None else source_rows[order]
-    n_users_with_recs = int(np.count_nonzero(np.bincount(rec_users, minlength=n_users)))
-
-    keep = np.ones(rec_users.size, dtype=bool)
-    n_candidate_violations = 0
-    if candidates is not None:
-        allowed = np.zeros(n_items, dtype=bool)
-        allowed[items.get_indexer(candidate_ids)] = True
-        keep &= allowed[rec_items]
-        n_candidate_violations = int(rec_users.size - np.count_nonzero(keep))
-    n_seen_dropped = 0
-    if seen is not None:
-        seen_users = _recode(seen_users, seen_user_ids, users)
-        seen_items = _recode(seen_items, seen_item_ids, items)
-        known = seen_users >= 0
-        seen_keys = np.unique(pair_keys(seen_users[known], seen_items[known], n_items))
-        is_seen = isin_sorted(pair_keys(rec_users, rec_items, n_items), seen_keys)
+    groups = group_by_user(codes.rec_users, recs[RANK].to_numpy())
+    rec_users, rec_items = codes.rec_users, codes.rec_items
+    if groups.order is not None:
+        rec_users, rec_items = rec_users[groups.order], rec_items[groups.order]
+    group_rows = position[groups.users]
+    evaluated = group_rows >= 0
+    of_test_user = np.repeat(evaluated, groups.lengths)
+    dropped = np.zeros(rec_users.size, dtype=bool)
+    n_candidate_violations = n_seen_dropped = 0
+    if codes.candidate_items is not None:
+        allowed = np.zeros(codes.n_items, dtype=bool)
+        allowed[codes.candidate_items] = True
+        outside = ~allowed[rec_items] & of_test_user
+        n_candidate_violations = int(np.count_nonzero(outside))
+        dropped |= outside
+    if codes.seen_users is not None:
+        is_seen = isin_pairs(rec_users, rec_items, codes.seen_users, codes.seen_items, codes.n_users, codes.n_items)
+        is_seen &= of_test_user
         n_seen_dropped = int(np.count_nonzero(is_seen))
         if n_seen_dropped and on_seen == "reject":
-            raise _seen_error(recs, is_seen, source_rows, n_seen_dropped, recs_path)
-        keep &= ~is_seen
+            raise _seen_error(recs, is_seen, groups.order, n_seen_dropped, recs_path)
+        dropped |= is_seen
 
-    top = top_k_items(rec_users, rec_items, keep, n_users, ks[-1])
-    user_index = np.arange(n_users, dtype=np.int64)[:, None]
-    hits = isin_sorted(user_index * n_items + top, relevant) & (top >= 0)
+    top = np.full((users.size, ks[-1]), -1, dtype=np.int64)
+    top[group_rows[evaluated]] = top_k_items(groups.subset(evaluated), rec_items, ~dropped, ks[-1])
+    hits = isin_sorted(np.arange(users.size, dtype=np.int64)[:, None] * codes.n_items + top, relevant) & (top >= 0)
     per_user = compute_metrics(hits, n_relevant, ks)
     means = {name: float(values.mean()) for name, values in per_user.items()}
     means.update({f"coverage@{k}": coverage_at_k(top, n_catalogue, k) for k in ks})
-    frame = pd.DataFrame({USER: users.to_numpy(), **per_user})
     return EvaluationResult(
         means=means,
-        per_user=frame,
-        n_users=n_users,
-        n_users_with_recs=n_users_with_recs,
+        per_user=pd.DataFrame({USER: codes.user_ids[users].to_numpy(), **per_user}),
+        n_users=int(users.size),
+        n_users_with_recs=int(np.count_nonzero(evaluated)),
         n_seen_dropped=n_seen_dropped,
         n_candidate_violations=n_candidate_violations,
     )
+
+
+@dataclass
+class _Codes:
+    """Every id column as codes in one user space and one item space."""
+
+    user_ids: pd.Index
+    n_items: int
+    rec_users: np.ndarray
+    rec_items: np.ndarray
+    test_users: np.ndarray
+    test_items: np.ndarray
+    seen_users: np.ndarray | None
+    seen_items: np.ndarray | None
+    candidate_items: np.ndarray | None
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @classmethod
+    def of(
+        cls, recs: pd.DataFrame, test: pd.DataFrame, seen: pd.DataFrame | None, candidates: np.ndarray | None
+    ) -> _Codes:
+        frames = [recs, test] if seen is None else [recs, test, seen]
+        with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow hashing releases the GIL
+            encoded = list(pool.map(encode_ids, [frame[column] for frame in frames for column in (USER, ITEM)]))
+        (rec_users, rec_user_ids), (rec_items, rec_item_ids) = encoded[:2]
+        users, items = _Space(rec_user_ids), _Space(rec_item_ids)
+        test_users, test_items = users.add(*encoded[2]), items.add(*encoded[3])
+        seen_users = seen_items = candidate_items = None
+        if seen is not None:
+            seen_users, seen_items = users.add(*encoded[4]), items.add(*encoded[5])
+        if candidates is not None:
+            candidate_ids = pd.Index(np.asarray(candidates).astype(str)).unique()
+            candidate_items = items.add(np.arange(len(candidate_ids)), candidate_ids)
+        return cls(
+            user_ids=users.index,
+            n_items=len(items.index),
+            rec_users=rec_users,
+            rec_items=rec_items,
+            test_users=test_users,
+            test_items=test_items,
+            seen_users=seen_users,
+            seen_items=seen_items,
+            candidate_items=candidate_items,
+        )
+
+
+class _Space:
+    """A code space that starts as one column's codes and grows as other columns join it."""
+
+    def __init__(self, ids: pd.Index):
+        self.index = ids
+
+    def add(self, codes: np.ndarray, ids: pd.Index) -> np.ndarray:
+        """Another column's codes (into its own `ids`) as codes in this space."""
+        position = self.index.get_indexer(ids)
+        new = position < 0
+        if new.any():
+            position[new] = len(self.index) + np.arange(np.count_nonzero(new))
+            self.index = self.index.append(ids[new])
+        return position.astype(np.int64)[codes]
 
 
 def _require_pairs(frame: pd.DataFrame, name: str) -> None:
@@ -137,31 +184,11 @@ def _require_pairs(frame: pd.DataFrame, name: str) -> None:
             raise DataError(f"the {name} interactions have an empty id", field=column)
 
 
-def _encode(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes of an id column and its distinct ids as strings (code c is ids[c])."""
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        return ids.cat.codes.to_numpy(), pd.Index(ids.cat.categories.astype(str))
-    if not pd.api.types.is_string_dtype(ids.dtype) or ids.dtype == object:
-        ids = ids.astype(str)
-    arrow = pa.array(ids)
-    encoded = pc.dictionary_encode(arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow]))
-    encoded = encoded.unify_dictionaries()
-    if encoded.num_chunks == 0:
-        return np.zeros(0, dtype=np.int32), pd.Index([], dtype=str)
-    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
-    return codes, pd.Index(encoded.chunk(0).dictionary.to_pandas())
-
-
-def _recode(codes: np.ndarray, ids: pd.Index, vocabulary: pd.Index) -> np.ndarray:
-    """Codes into `ids` as codes into `vocabulary` (-1 where an id is not in it)."""
-    return vocabulary.get_indexer(ids).astype(np.int64)[codes]
-
-
 def _seen_error(
-    recs: pd.DataFrame, is_seen: np.ndarray, source_rows: np.ndarray | None, n_seen: int, path: str | Path | None
+    recs: pd.DataFrame, is_seen: np.ndarray, order: np.ndarray | None, n_seen: int, path: str | Path | None
 ) -> DataError:
     offending = np.flatnonzero(is_seen)
-    row = int((offending if source_rows is None else source_rows[offending]).min())
+    row = int((offending if order is None else order[offending]).min())
     user, item = recs[USER].iloc[row], recs[ITEM].iloc[row]
     return DataError(
         f"user '{user}' is recommended item '{item}', which they already have in train/valid "

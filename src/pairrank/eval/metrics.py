@@ -98,9 +98,7 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def compute_metrics(
-    hits: np.ndarray, n_relevant: np.ndarray, ks: Iterable[int] = (10, 20)
-) -> dict[str, np.ndarray]:
+def compute_metrics(hits: np.ndarray, n_relevant: np.ndarray, ks: Iterable[int] = (10, 20)) -> dict[str, np.ndarray]:
     """Every metric at every k, keyed like 'ndcg@10', as per-user arrays."""
     hits = np.asarray(hits, dtype=bool)
     n_relevant = np.asarray(n_relevant, dtype=np.int64)

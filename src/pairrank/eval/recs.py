@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from pairrank.data.schema import ITEM, USER
 from pairrank.errors import DataError
+from pairrank.eval.codes import dictionary_codes
 
 RANK = "rank"
 SCORE = "score"
@@ -39,10 +40,18 @@ def read_recommendations(path: str | Path) -> pd.DataFrame:
     else:
         raise DataError("unknown recommendations format: expected .csv (optionally compressed) or .parquet", path)
     _require_columns(table.column_names, path)
-    for column in (USER, ITEM):
-        index = table.schema.get_field_index(column)
-        table = table.set_column(index, column, _as_dictionary(table.column(column)))
-    return validate_recommendations(table.to_pandas(), path)
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name in (USER, ITEM):
+            if column.null_count:
+                row = int(np.argmax(pc.is_null(column).to_numpy(zero_copy_only=False)))
+                raise DataError(f"empty id in data row {row + 1}", path, field=name)
+            codes, ids = dictionary_codes(_as_dictionary(column))
+            columns[name] = pd.Categorical.from_codes(codes, categories=ids, validate=False)
+        else:
+            columns[name] = column.to_pandas()
+    return validate_recommendations(pd.DataFrame(columns, copy=False), path)
 
 
 def validate_recommendations(recs: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame:
@@ -95,7 +104,7 @@ def _read_parquet(path: Path) -> pa.Table:
         raise DataError(f"not a readable Parquet file: {e}", path) from None
     _require_columns(schema.names, path)
     columns = [c for c in (*REQUIRED, SCORE) if c in schema.names]
-    strings = [c for c in (USER, ITEM) if pa.types.is_string(schema.field(c).type)]
+    strings = [c for c in (USER, ITEM) if _is_text(schema.field(c).type)]
     try:
         return pq.read_table(path, columns=columns, read_dictionary=strings)
     except (pa.ArrowInvalid, OSError) as e:
@@ -106,8 +115,8 @@ def _read_csv(path: Path) -> pa.Table:
     try:
         return pcsv.read_csv(
             path,
-            convert_options=pcsv.ConvertOptions(
-                column_types={USER: _ID_TYPE, ITEM: _ID_TYPE}, strings_can_be_null=True
+            convert_options=pcsv.ConvertOptions(  # only an empty field is missing: "NA" can be an id
+                column_types={USER: _ID_TYPE, ITEM: _ID_TYPE}, null_values=[""], strings_can_be_null=True
             ),
         )
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
@@ -116,8 +125,12 @@ def _read_csv(path: Path) -> pa.Table:
 
 def _as_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """An id column as dictionary-encoded strings (ints and other types are cast)."""
-    if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
+    if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
         return column
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     return pc.dictionary_encode(pc.cast(column, pa.string()))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)

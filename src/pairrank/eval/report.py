@@ -8,7 +8,19 @@ import io
 from pathlib import Path
 from typing import Any
 
-REPORT_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hitrate@10", "ndcg@20", "recall@20", "coverage@10")
+from rich.table import Table
+
+REPORT_METRICS = (
+    "ndcg@10",
+    "recall@10",
+    "precision@10",
+    "map@10",
+    "mrr@10",
+    "hitrate@10",
+    "ndcg@20",
+    "recall@20",
+    "coverage@10",
+)
 CHART_METRICS = ("ndcg@10", "recall@10", "map@10", "hitrate@10")
 
 
@@ -24,6 +36,17 @@ def markdown_table(rows: list[dict[str, Any]], metrics: tuple[str, ...] = REPORT
         cells.append(f"{r['train_seconds']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def rich_table(rows: list[dict[str, Any]], title: str, metrics: tuple[str, ...] = REPORT_METRICS) -> Table:
+    """The benchmark table for the terminal."""
+    table = Table(title=title)
+    table.add_column("model")
+    for m in (*metrics, "train s"):
+        table.add_column(m, justify="right")
+    for r in rows:
+        table.add_row(r["model"], *(f"{r[m]:.4f}" for m in metrics), f"{r['train_seconds']:.1f}")
+    return table
 
 
 def _bar_chart_png(rows: list[dict[str, Any]]) -> str:
@@ -60,13 +83,14 @@ def html_report(summary: dict[str, Any]) -> str:
         + f"<td>{r['train_seconds']:.1f}</td><td>{r['recommend_seconds']:.1f}</td></tr>"
         for r in rows
     )
+    fitting = "refit on train+valid" if summary["final"] else "fit on train"
     title = f"PairRank benchmark: {html.escape(summary['protocol'])} ({html.escape(summary['split'])})"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
 <body><h1>{title}</h1>
-<p>Full ranking over the catalogue, train+valid items excluded; models {'refit on train+valid' if summary['final'] else 'fit on train'}.</p>
+<p>Full ranking over the catalogue, train+valid items excluded; models {fitting}.</p>
 <img alt="metrics bar chart" src="data:image/png;base64,{_bar_chart_png(rows)}">
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 </body></html>

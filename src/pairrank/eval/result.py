@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 from rich.table import Table
+
+from pairrank.data.schema import USER
+from pairrank.eval.stats import Interval, bootstrap_ci
 
 
 @dataclass
@@ -35,22 +38,33 @@ class EvaluationResult:
             "n_candidate_violations": self.n_candidate_violations,
         }
 
-    def to_json(self, indent: int | None = 2) -> str:
-        """Means and counts as a JSON object (per-user scores are left out)."""
-        return json.dumps({"means": self.means, "counts": self.counts}, indent=indent)
+    @cached_property
+    def intervals(self) -> dict[str, Interval]:
+        """Bootstrap 95% confidence intervals of every per-user metric's mean (seeded)."""
+        return {name: bootstrap_ci(self.per_user, name) for name in self.per_user.columns if name != USER}
 
-    def table(self, title: str | None = None) -> Table:
+    def to_json(self, with_ci: bool = False) -> dict:
+        """{"metrics": means, "counts": ...} (plus "ci95": [low, high] per metric with `with_ci`), JSON-ready."""
+        data: dict = {"metrics": dict(self.means), "counts": self.counts}
+        if with_ci:
+            data["ci95"] = {name: [ci.low, ci.high] for name, ci in self.intervals.items()}
+        return data
+
+    def table(self, title: str | None = None, with_ci: bool = False) -> Table:
         """A Rich table: one row per metric, one column per cut-off K."""
-        names: dict[str, dict[int, float]] = {}
+        names: dict[str, dict[int, str]] = {}
         for key, value in self.means.items():
             name, k = key.split("@")
-            names.setdefault(name, {})[int(k)] = value
-        ks = sorted({k for values in names.values() for k in values})
+            cell = f"{value:.4f}"
+            if with_ci and key in self.intervals:
+                cell += f" [{self.intervals[key].low:.4f}, {self.intervals[key].high:.4f}]"
+            names.setdefault(name, {})[int(k)] = cell
+        ks = sorted({k for cells in names.values() for k in cells})
         counts = ", ".join(f"{name.removeprefix('n_')}={value:,}" for name, value in self.counts.items())
-        table = Table(title=title, caption=counts)
+        table = Table(title=title, caption=counts + (" (95% bootstrap CIs)" if with_ci else ""))
         table.add_column("metric")
         for k in ks:
             table.add_column(f"@{k}", justify="right")
-        for name, values in names.items():
-            table.add_row(name, *(f"{values[k]:.4f}" if k in values else "" for k in ks))
+        for name, cells in names.items():
+            table.add_row(name, *(cells.get(k, "") for k in ks))
         return table

@@ -40,6 +40,7 @@ class Recommender(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     supports_cold_items: ClassVar[bool] = False
+    uses_validation: ClassVar[bool] = False  # early-stops or tunes on `valid` in fit()
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None or isinstance(config, dict):

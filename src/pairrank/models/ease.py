@@ -13,7 +13,7 @@ from pairrank.models.base import Recommender
 
 @dataclass
 class EASEConfig:
-    l2: float = 250.0  # L2 penalty on the item-item weights (tuned on ml-latest-small valid)
+    l2: float = 100.0  # L2 penalty on the item-item weights (tuned on ml-latest-small valid)
 
 
 class EASE(Recommender):

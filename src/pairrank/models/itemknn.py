@@ -1,4 +1,10 @@
-"""ItemKNN: cosine item-item similarity with shrinkage, top-k neighbours per item."""
+"""ItemKNN: cosine item-item similarity with shrinkage, top-k neighbours per item.
+
+As in RecBole and Sarwar et al., each candidate item keeps its k most
+similar items, and a user's score for it sums the similarities of those
+neighbours that are in the user's history. (Keeping instead each history
+item's k nearest scored 25-40% lower on ml-latest-small validation.)
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ BLOCK = 2048
 
 @dataclass
 class ItemKNNConfig:
-    k: int = 100  # neighbours kept per item
+    k: int = 10  # neighbours kept per item (tuned on ml-latest-small valid)
     shrink: float = 10.0  # sim = <i, j> / (|i| |j| + shrink)
 
 
@@ -41,9 +47,10 @@ class ItemKNN(Recommender):
             rows.append(np.repeat(np.arange(start, stop), k)[keep.ravel()])
             cols.append(top[keep])
             vals.append(values[keep])
-        # similarity[i, j]: how much an interaction with i supports recommending j
+        # rows hold each candidate's neighbours; similarity[i, j] (the transpose) is how
+        # much an interaction with i supports recommending j
         self.similarity = sp.csr_matrix(
-            (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+            (np.concatenate(vals).astype(np.float32), (np.concatenate(cols), np.concatenate(rows))),
             shape=(n_items, n_items),
         )
 

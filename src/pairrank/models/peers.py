@@ -1,6 +1,7 @@
 """Peer libraries behind PairRank's model face, for side-by-side benchmarks.
 
-`implicit` (ALS and BPR) is imported only when one of these is fitted.
+`implicit` (ALS and BPR) and LightFM are imported only when one of these is
+fitted. LightFM is optional: `make install` tries it and goes on without it.
 """
 
 from __future__ import annotations
@@ -96,4 +97,51 @@ class ImplicitBPR(_ImplicitModel):
             regularization=c.regularization,
             iterations=c.iterations,
             random_state=c.seed,
+        )
+
+
+@dataclass
+class LightFMConfig:
+    no_components: int = 64
+    loss: str = "warp"
+    learning_rate: float = 0.05
+    item_alpha: float = 0.0
+    user_alpha: float = 0.0
+    epochs: int = 30
+    seed: int = 42
+
+
+class LightFMWARP(Recommender):
+    """LightFM (pure collaborative, no features) with the WARP loss, if LightFM installs."""
+
+    name = "lightfm"
+    Config = LightFMConfig
+
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        from lightfm import LightFM
+
+        c = self.config
+        model = LightFM(
+            no_components=c.no_components,
+            loss=c.loss,
+            learning_rate=c.learning_rate,
+            item_alpha=c.item_alpha,
+            user_alpha=c.user_alpha,
+            random_state=c.seed,
+        )
+        model.fit(train.matrix.tocoo(), epochs=c.epochs, num_threads=2)
+        self.item_bias, self.item_factors = model.get_item_representations()
+        _, self.user_factors = model.get_user_representations()
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors[users] @ self.item_factors.T + self.item_bias
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors, "item_bias": self.item_bias}
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.user_factors, self.item_factors, self.item_bias = (
+            state["user_factors"],
+            state["item_factors"],
+            state["item_bias"],
         )

@@ -7,11 +7,11 @@ from pairrank.models.bprmf import BPRMF
 from pairrank.models.ease import EASE
 from pairrank.models.itemknn import ItemKNN
 from pairrank.models.mostpop import MostPop
-from pairrank.models.peers import ImplicitALS, ImplicitBPR
+from pairrank.models.peers import ImplicitALS, ImplicitBPR, LightFMWARP
 from pairrank.models.textknn import TextKNN
 
 MODELS: dict[str, type[Recommender]] = {
-    m.name: m for m in (MostPop, ItemKNN, EASE, BPRMF, TextKNN, ImplicitALS, ImplicitBPR)
+    m.name: m for m in (MostPop, ItemKNN, EASE, BPRMF, TextKNN, ImplicitALS, ImplicitBPR, LightFMWARP)
 }
 BASELINES = ("mostpop", "itemknn", "ease", "bprmf", "textknn")
 

@@ -18,8 +18,8 @@ from pairrank.data.idmap import IdMap
 from pairrank.data.schema import ITEM, USER
 from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError
-from pairrank.models.base import Recommender
 from pairrank.models import registry
+from pairrank.models.base import Recommender
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -60,15 +60,21 @@ class SplitData:
         return self.dataset(self.split.seen_frame()).matrix
 
 
-def train_model(data: SplitData, name: str, config: dict[str, Any] | None = None, *, final: bool = False) -> tuple[Recommender, dict]:
+def train_model(
+    data: SplitData, name: str, config: dict[str, Any] | None = None, *, final: bool = False
+) -> tuple[Recommender, dict]:
     """Fit on train with early stopping/tuning on valid; with `final`, refit on train+valid."""
     klass = registry.model_class(name)
     started = time.perf_counter()
     model = klass(config or {})
-    model.fit(data.dataset(data.split.train), data.dataset(data.split.valid) if len(data.split.valid) else None)
-    info: dict[str, Any] = {"model": name, "final": final, "curve": getattr(model, "curve", [])}
+    info: dict[str, Any] = {"model": name, "final": final}
+    if klass.uses_validation or not final:
+        valid = data.dataset(data.split.valid) if len(data.split.valid) else None
+        model.fit(data.dataset(data.split.train), valid)
+        info["curve"] = getattr(model, "curve", [])
+        if final:
+            model = klass(model.final_config())
     if final:
-        model = klass(model.final_config())
         model.fit(data.dataset(data.split.fit_frame(final=True)))
     info["train_seconds"] = round(time.perf_counter() - started, 2)
     info["config"] = model.config.__dict__
@@ -78,7 +84,9 @@ def train_model(data: SplitData, name: str, config: dict[str, Any] | None = None
 def recommend_for_test(model: Recommender, data: SplitData, k: int = 100) -> pd.DataFrame:
     """Top-k for every test user, train+valid items excluded, cold candidates only if defined."""
     test_users = pd.unique(data.split.test[USER].astype(str))
-    return recommend_frame(model, data.users.index(test_users), k, exclude=_remap_seen(model, data), candidates=_candidates(model, data))
+    return recommend_frame(
+        model, data.users.index(test_users), k, exclude=_remap_seen(model, data), candidates=_candidates(model, data)
+    )
 
 
 def _remap_seen(model: Recommender, data: SplitData) -> sp.csr_matrix:

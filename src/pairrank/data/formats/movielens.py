@@ -62,9 +62,7 @@ def detect_variant(directory: Path) -> str:
     )
 
 
-def load(
-    path: Path, *, on_bad_rows: str = "error", variant: str | None = None, **kwargs: object
-) -> RawDataset:
+def load(path: Path, *, on_bad_rows: str = "error", variant: str | None = None, **kwargs: object) -> RawDataset:
     """Read a MovieLens directory; `variant` forces '100k', '1m', '10m', 'latest', '20m', '25m' or '32m'."""
     reject_options(kwargs, "movielens")
     directory = data_directory(path, "MovieLens")

@@ -80,7 +80,8 @@ def _engine(url: str, shown: str) -> Engine:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as e:
-        raise DataError(f"not a database URL (dialect://user:password@host/database): {e}", shown) from None
+        reason = str(e).replace(url, shown)
+        raise DataError(f"not a database URL (dialect://user:password@host/database): {reason}", shown) from None
     database = parsed.database
     on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
     if parsed.get_backend_name() == "sqlite" and on_disk:
@@ -89,9 +90,9 @@ def _engine(url: str, shown: str) -> Engine:
     try:
         return sa.create_engine(parsed)
     except (NoSuchModuleError, ImportError) as e:
-        raise DataError(f"no driver for this database: {e}", shown) from None
+        raise DataError(f"no driver for this database: {str(e).replace(url, shown)}", shown) from None
     except (SQLAlchemyError, ValueError) as e:
-        raise DataError(f"cannot open the database: {e}", shown) from None
+        raise DataError(f"cannot open the database: {str(e).replace(url, shown)}", shown) from None
 
 
 def _fetch(engine: Engine, source: str, *, table: str | None, query: str | None) -> pa.Table:

@@ -1,0 +1,72 @@
+"""Benchmark reports, the packaged text encoder and the embedding cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from pairrank.cli import app
+from pairrank.encoders.cache import EmbeddingCache
+from pairrank.encoders.sentence import SentenceEncoder, resolve_model
+from pairrank.encoders.templates import item_texts
+
+
+def test_benchmark_writes_json_markdown_and_html(tmp_path, small_loo_split):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        app, ["benchmark", "--split", str(small_loo_split), "--models", "mostpop,itemknn", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in summary["results"]] == ["mostpop", "itemknn"]
+    assert summary["protocol"] == "loo" and summary["final"] is True
+    assert all(0 <= r["ndcg@10"] <= 1 for r in summary["results"])
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table>" in html and "itemknn" in html
+    assert "| mostpop |" in (out / "results.md").read_text()
+
+
+class CountingEncoder:
+    """The real packaged encoder, counting how many texts it is asked to encode."""
+
+    def __init__(self) -> None:
+        self.inner = SentenceEncoder()
+        self.model_id = self.inner.model_id
+        self.encoded = 0
+
+    def encode(self, texts, *, show_progress=False):
+        self.encoded += len(texts)
+        return self.inner.encode(texts)
+
+
+def test_cache_encodes_each_text_once(tmp_path):
+    encoder = CountingEncoder()
+    texts = ["Heat (1995). Action, Crime", "Toy Story (1995). Animation", "Heat (1995). Action, Crime"]
+    first = EmbeddingCache(encoder, tmp_path).encode(texts)
+    assert encoder.encoded == 2
+    again = EmbeddingCache(encoder, tmp_path).encode(texts + ["Up (2009). Animation"])
+    assert encoder.encoded == 3
+    np.testing.assert_allclose(again[:3], first, atol=1e-6)
+    assert first.shape == (3, 384) and np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(first[0], first[2])
+
+
+def test_packaged_model_resolves_to_a_local_folder_and_any_path_loads(tmp_path):
+    path = resolve_model("all-MiniLM-L6-v2")
+    assert (tmp_path.__class__(path) / "model.safetensors").exists()
+    by_path = SentenceEncoder(path).encode(["space opera"])
+    by_name = SentenceEncoder().encode(["space opera"])
+    np.testing.assert_allclose(by_path, by_name, atol=1e-6)
+    similar = SentenceEncoder().encode(["Star Wars. Sci-Fi, space", "Star Trek. Sci-Fi, space", "Pride and Prejudice"])
+    assert similar[0] @ similar[1] > similar[0] @ similar[2]
+
+
+def test_item_text_joins_non_empty_fields():
+    import pandas as pd
+
+    items = pd.DataFrame(
+        {"item_id": ["1", "2"], "title": ["Heat", ""], "genres": ["Crime", "Drama"], "tags": ["", "x"]}
+    )
+    assert item_texts(items).tolist() == ["Heat. Crime", "Drama. x"]
