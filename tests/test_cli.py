@@ -55,8 +55,9 @@ def test_split_train_recommend_evaluate(tmp_path, ratings_csv):
     assert result.exit_code == 0, result.output
     metrics = json.loads(metrics_json.read_text())
     for key in ("ndcg@10", "recall@20", "map@10", "precision@10", "f1@20", "mrr@10", "hitrate@10", "coverage@10"):
-        assert key in metrics["metrics"]
-    assert 0 < metrics["metrics"]["hitrate@20"] <= 1
+        assert key in metrics
+    assert 0 < metrics["hitrate@20"] <= 1
+    assert metrics["counts"]["n_seen_dropped"] == 0
 
 
 def test_evaluate_rejects_recommended_training_items(tmp_path, small_loo_split):
@@ -125,3 +126,17 @@ def test_console_script_help_and_error_exit_code(tmp_path):
     )
     assert missing.returncode == 2
     assert "nope" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_compare_runs_a_paired_test(tmp_path, small_loo_split):
+    recs = {}
+    for model in ("mostpop", "ease"):
+        run = tmp_path / model
+        assert invoke("train", "--split", small_loo_split, "--model", model, "--out", run).exit_code == 0
+        recs[model] = tmp_path / f"{model}.parquet"
+        assert invoke("recommend", "--run", run, "--split", small_loo_split, "--out", recs[model]).exit_code == 0
+    result = invoke("compare", "--split", small_loo_split, "--recs-a", recs["ease"], "--recs-b", recs["mostpop"])
+    assert result.exit_code == 0, result.output
+    assert "p rand" in result.output and "ndcg@10" in result.output
+    same = invoke("compare", "--split", small_loo_split, "--recs-a", recs["ease"], "--recs-b", recs["ease"])
+    assert "+0.0000" in same.output

@@ -216,7 +216,7 @@ def test_read_parquet_missing_column(tmp_path):
 def test_result_json_and_table():
     result = evaluate(TEST, recs_frame([("a", "1", 1)]), n_catalogue=10)
     data = json.loads(json.dumps(result.to_json()))
-    assert data["counts"]["n_users"] == 3 and data["metrics"]["ndcg@10"] == pytest.approx(result.means["ndcg@10"])
+    assert data["counts"]["n_users"] == 3 and data["ndcg@10"] == pytest.approx(result.means["ndcg@10"])
     assert "ci95" not in data
     low, high = result.to_json(with_ci=True)["ci95"]["hitrate@10"]
     assert low <= result.means["hitrate@10"] <= high

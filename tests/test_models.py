@@ -105,3 +105,26 @@ def test_top_k_orders_best_first():
     items, values = top_k(scores, 3)
     assert items.tolist() == [[1, 2, 0]]
     np.testing.assert_allclose(values, [[0.9, 0.5, 0.1]], rtol=1e-6)
+
+
+def test_bpr_loss_is_log2_at_a_tie_and_falls_as_the_margin_grows():
+    import math
+
+    import torch
+
+    from pairrank.models.losses import bpr_loss
+
+    tie = bpr_loss(torch.zeros(4), torch.zeros(4))
+    assert tie.item() == pytest.approx(math.log(2))
+    assert bpr_loss(torch.full((4,), 3.0), torch.zeros(4)) < tie < bpr_loss(torch.zeros(4), torch.full((4,), 3.0))
+
+
+def test_uniform_negatives_are_never_positives(loo_data):
+    from pairrank.data.dataset import contains
+    from pairrank.data.sampling import sample_uniform_negatives
+
+    matrix = loo_data.dataset(loo_data.split.train).matrix
+    users = np.repeat(np.arange(matrix.shape[0]), 50)
+    negatives = sample_uniform_negatives(matrix, users, np.random.default_rng(0))
+    assert not contains(matrix, users, negatives).any()
+    assert len(np.unique(negatives)) > matrix.shape[1] // 2  # spread over the catalogue

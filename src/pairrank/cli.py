@@ -184,6 +184,7 @@ def compare(
     from pairrank.data.split_io import Split
     from pairrank.eval.evaluator import evaluate as run_evaluation
     from pairrank.eval.evaluator import read_recommendations
+    from pairrank.eval.report import paired_table
     from pairrank.eval.stats import paired_test
 
     with user_errors():
@@ -201,7 +202,7 @@ def compare(
             for p in (recs_a, recs_b)
         ]
         outcome = paired_test(results[0].per_user, results[1].per_user, metric)
-    results_console.print(outcome)
+    results_console.print(paired_table(outcome))
 
 
 @app.command()

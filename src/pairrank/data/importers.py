@@ -97,4 +97,6 @@ def load_dataset(path: str | Path, fmt: str, **options) -> RawDataset:
     loaders = _named_loaders()
     if fmt not in loaders:
         raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", path, field="--format")
-    return loaders[fmt](path if fmt == "sql" else Path(path), **options)
+    raw = loaders[fmt](path if fmt == "sql" else Path(path), **options)
+    raw.source = raw.source or str(path)
+    return raw

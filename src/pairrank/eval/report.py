@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.table import Table
 
+from pairrank.eval.stats import PairedTest
+
 REPORT_METRICS = (
     "ndcg@10",
     "recall@10",
@@ -46,6 +48,24 @@ def rich_table(rows: list[dict[str, Any]], title: str, metrics: tuple[str, ...] 
         table.add_column(m, justify="right")
     for r in rows:
         table.add_row(r["model"], *(f"{r[m]:.4f}" for m in metrics), f"{r['train_seconds']:.1f}")
+    return table
+
+
+def paired_table(outcome: PairedTest) -> Table:
+    """A paired comparison of two systems for the terminal."""
+    table = Table(title=f"{outcome.metric}: a - b over {outcome.n_users:,} test users")
+    # p: sign-flip randomisation test, paired t-test, Wilcoxon signed-rank
+    for column in ("mean a", "mean b", "a - b", f"{outcome.level:.0%} CI", "p rand", "p t", "p wilcoxon"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{outcome.mean_a:.4f}",
+        f"{outcome.mean_b:.4f}",
+        f"{outcome.mean_difference:+.4f}",
+        f"[{outcome.ci_low:+.4f}, {outcome.ci_high:+.4f}]",
+        f"{outcome.p_randomisation:.4g}",
+        f"{outcome.p_ttest:.4g}",
+        f"{outcome.p_wilcoxon:.4g}",
+    )
     return table
 
 

@@ -44,8 +44,9 @@ class EvaluationResult:
         return {name: bootstrap_ci(self.per_user, name) for name in self.per_user.columns if name != USER}
 
     def to_json(self, with_ci: bool = False) -> dict:
-        """{"metrics": means, "counts": ...} (plus "ci95": [low, high] per metric with `with_ci`), JSON-ready."""
-        data: dict = {"metrics": dict(self.means), "counts": self.counts}
+        """Metric means at the top level ('ndcg@10': ...), plus "counts" and, with `with_ci`,
+        "ci95": {metric: [low, high]}; JSON-ready."""
+        data: dict = {**self.means, "counts": self.counts}
         if with_ci:
             data["ci95"] = {name: [ci.low, ci.high] for name, ci in self.intervals.items()}
         return data

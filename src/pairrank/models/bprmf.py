@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from pairrank.data.dataset import Dataset
-from pairrank.models.base import Recommender
+from pairrank.data.sampling import sample_uniform_negatives
+from pairrank.models.factors import FactorRecommender
 from pairrank.models.losses import bpr_loss, l2_penalty
-from pairrank.models.sampling import sample_uniform_negatives
 from pairrank.models.validation import validation_ndcg
 from pairrank.progress import progress_bar
 
@@ -27,7 +27,7 @@ class BPRMFConfig:
     seed: int = 42
 
 
-class BPRMF(Recommender):
+class BPRMF(FactorRecommender):
     """Score(u, i) = <p_u, q_i> + b_i, trained so a user's item outscores a random one."""
 
     name = "bprmf"
@@ -83,24 +83,13 @@ class BPRMF(Recommender):
             self.best_epoch = best_epoch
 
     def _set_weights(self, user_emb, item_emb, item_bias) -> None:
-        self.user_factors = user_emb.weight.detach().numpy().copy()
-        self.item_factors = item_emb.weight.detach().numpy().copy()
-        self.item_bias = item_bias.weight.detach().numpy().ravel().copy()
+        self.set_factors(
+            user_emb.weight.detach().numpy().copy(),
+            item_emb.weight.detach().numpy().copy(),
+            item_bias.weight.detach().numpy().copy(),
+        )
 
     def final_config(self) -> BPRMFConfig:
         """Refit for the early-stopped number of epochs, without validation."""
         epochs = getattr(self, "best_epoch", self.config.epochs)
         return dataclasses.replace(self.config, epochs=epochs)
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors[users] @ self.item_factors.T + self.item_bias
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors, "item_bias": self.item_bias}
-
-    def _load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.user_factors, self.item_factors, self.item_bias = (
-            state["user_factors"],
-            state["item_factors"],
-            state["item_bias"],
-        )

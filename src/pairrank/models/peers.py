@@ -14,10 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from pairrank.data.dataset import Dataset
-from pairrank.models.base import Recommender
+from pairrank.models.factors import FactorRecommender
 
 
-class _ImplicitModel(Recommender):
+class _ImplicitModel(FactorRecommender):
     """Fits an `implicit` model on the user x item matrix and keeps its factors."""
 
     @abstractmethod
@@ -29,20 +29,10 @@ class _ImplicitModel(Recommender):
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         import threadpoolctl
 
-        model = self._make()
         with threadpoolctl.threadpool_limits(1, "blas"):  # implicit's own advice for its CPU solvers
+            model = self._make()
             model.fit(self._weights(train.matrix.astype(np.float32)), show_progress=False)
-        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors[users] @ self.item_factors.T
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
-
-    def _load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.user_factors, self.item_factors = state["user_factors"], state["item_factors"]
+        self.set_factors(model.user_factors, model.item_factors)
 
 
 @dataclass
@@ -111,7 +101,7 @@ class LightFMConfig:
     seed: int = 42
 
 
-class LightFMWARP(Recommender):
+class LightFMWARP(FactorRecommender):
     """LightFM (pure collaborative, no features) with the WARP loss, if LightFM installs."""
 
     name = "lightfm"
@@ -130,18 +120,6 @@ class LightFMWARP(Recommender):
             random_state=c.seed,
         )
         model.fit(train.matrix.tocoo(), epochs=c.epochs, num_threads=2)
-        self.item_bias, self.item_factors = model.get_item_representations()
-        _, self.user_factors = model.get_user_representations()
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors[users] @ self.item_factors.T + self.item_bias
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors, "item_bias": self.item_bias}
-
-    def _load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.user_factors, self.item_factors, self.item_bias = (
-            state["user_factors"],
-            state["item_factors"],
-            state["item_bias"],
-        )
+        item_bias, item_factors = model.get_item_representations()
+        _, user_factors = model.get_user_representations()  # user biases do not change a user's ranking
+        self.set_factors(user_factors, item_factors, item_bias)

@@ -56,9 +56,6 @@ class SplitData:
     def dataset(self, frame: pd.DataFrame) -> Dataset:
         return Dataset.from_frame(frame, self.users, self.items, self.item_text)
 
-    def seen_matrix(self) -> sp.csr_matrix:
-        return self.dataset(self.split.seen_frame()).matrix
-
 
 def train_model(
     data: SplitData, name: str, config: dict[str, Any] | None = None, *, final: bool = False
