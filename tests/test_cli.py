@@ -140,3 +140,12 @@ def test_compare_runs_a_paired_test(tmp_path, small_loo_split):
     assert "p rand" in result.output and "ndcg@10" in result.output
     same = invoke("compare", "--split", small_loo_split, "--recs-a", recs["ease"], "--recs-b", recs["ease"])
     assert "+0.0000" in same.output
+
+
+def test_unknown_model_and_bad_options_exit_2(tmp_path, small_loo_split):
+    result = invoke("train", "--split", small_loo_split, "--model", "nope", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "choose one of" in result.output
+    config = tmp_path / "ease.json"
+    config.write_text('{"lambda": 3}')
+    result = invoke("train", "--split", small_loo_split, "--model", "ease", "--config", config, "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "unknown option" in result.output and "l2" in result.output

@@ -14,14 +14,15 @@ from pairrank.encoders.templates import item_texts
 
 
 def test_benchmark_writes_json_markdown_and_html(tmp_path, small_loo_split):
-    out = tmp_path / "bench"
-    result = CliRunner().invoke(
-        app, ["benchmark", "--split", str(small_loo_split), "--models", "mostpop,itemknn", "--out", str(out)]
-    )
+    out, config = tmp_path / "bench", tmp_path / "models.toml"
+    config.write_text("[itemknn]\nk = 5\nshrink = 0.0\n")
+    args = ["--split", str(small_loo_split), "--models", "mostpop,itemknn", "--out", str(out), "--config", str(config)]
+    result = CliRunner().invoke(app, ["benchmark", *args])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "results.json").read_text())
     assert [r["model"] for r in summary["results"]] == ["mostpop", "itemknn"]
     assert summary["protocol"] == "loo" and summary["final"] is True
+    assert summary["results"][1]["config"] == {"k": 5, "shrink": 0.0}
     assert all(0 <= r["ndcg@10"] <= 1 for r in summary["results"])
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html and "itemknn" in html

@@ -43,9 +43,8 @@ def user_errors() -> Iterator[None]:
     """Bad input or configuration: one red line on stderr and exit code 2, no traceback."""
     try:
         yield
-    except (DataError, ConfigError, KeyError, FileNotFoundError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    except (DataError, ConfigError, FileNotFoundError) as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -101,7 +100,7 @@ def split(
 def train(
     split: Annotated[Path, typer.Option(help="Split directory.")],
     model: Annotated[
-        str, typer.Option(help="Model name: mostpop, itemknn, ease, bprmf, textknn, implicit-als, implicit-bpr.")
+        str, typer.Option(help="mostpop, itemknn, ease, bprmf, textknn, implicit-als, implicit-bpr or lightfm.")
     ],
     out: Annotated[Path, typer.Option(help="Run directory to write (model folder + run.json).")],
     config: Annotated[Path | None, typer.Option(help="JSON or TOML file of model options.")] = None,
@@ -213,13 +212,15 @@ def benchmark(
     final: Annotated[
         bool, typer.Option(help="Refit on train+valid before scoring test (PROTOCOL.md final numbers).")
     ] = True,
+    config: Annotated[Path | None, typer.Option(help="JSON or TOML file: one table of options per model.")] = None,
 ) -> None:
     """Train, recommend and evaluate each model; write a report."""
     from pairrank.pipeline.benchmark import run_benchmark
+    from pairrank.pipeline.runs import read_config
 
     with user_errors():
         names = [m.strip() for m in models.split(",") if m.strip()]
-        run_benchmark(split, names, out, final=final)
+        run_benchmark(split, names, out, configs=read_config(config), final=final)
     _print_results(out)
 
 

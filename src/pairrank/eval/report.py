@@ -23,7 +23,7 @@ REPORT_METRICS = (
     "recall@20",
     "coverage@10",
 )
-CHART_METRICS = ("ndcg@10", "recall@10", "map@10", "hitrate@10")
+CHART_METRICS = ("ndcg@10", "recall@10", "map@10", "mrr@10", "ndcg@20", "recall@20")
 
 
 def markdown_table(rows: list[dict[str, Any]], metrics: tuple[str, ...] = REPORT_METRICS) -> str:

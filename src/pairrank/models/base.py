@@ -171,10 +171,15 @@ class Recommender(ABC):
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of the k largest scores per row, best first."""
+    """Indices and values of the k largest scores per row, best first; ties go to the lower index."""
     k = min(k, scores.shape[1])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    values = np.take_along_axis(scores, part, axis=1)
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+    above = scores > kth
+    ties = scores == kth
+    needed = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (ties & (np.cumsum(ties, axis=1) <= needed))
+    items = np.nonzero(chosen)[1].reshape(len(scores), k)  # row-major: ascending index per row
+    values = np.take_along_axis(scores, items, axis=1)
     order = np.argsort(-values, axis=1, kind="stable")
-    items = np.take_along_axis(part, order, axis=1)
-    return items, np.take_along_axis(values, order, axis=1)
+    return np.take_along_axis(items, order, axis=1), np.take_along_axis(values, order, axis=1)

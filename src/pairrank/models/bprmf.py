@@ -19,7 +19,7 @@ from pairrank.progress import progress_bar
 @dataclass
 class BPRMFConfig:
     factors: int = 128
-    lr: float = 0.001
+    lr: float = 0.002
     reg: float = 1e-5  # per-example L2 on the user, positive and negative vectors
     epochs: int = 100  # upper bound; early stopping on valid NDCG@10 picks the best
     batch_size: int = 2048

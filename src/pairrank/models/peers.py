@@ -38,9 +38,9 @@ class _ImplicitModel(FactorRecommender):
 @dataclass
 class ImplicitALSConfig:
     factors: int = 64
-    regularization: float = 0.05
+    regularization: float = 1.0
     iterations: int = 15
-    alpha: float = 2.0  # confidence = alpha * interaction
+    alpha: float = 1.0  # confidence = alpha * interaction
     seed: int = 42
 
 
@@ -64,8 +64,8 @@ class ImplicitALS(_ImplicitModel):
 
 @dataclass
 class ImplicitBPRConfig:
-    factors: int = 64
-    learning_rate: float = 0.05
+    factors: int = 128
+    learning_rate: float = 0.01
     regularization: float = 0.01
     iterations: int = 100
     seed: int = 42
@@ -97,7 +97,7 @@ class LightFMConfig:
     learning_rate: float = 0.05
     item_alpha: float = 0.0
     user_alpha: float = 0.0
-    epochs: int = 30
+    epochs: int = 20
     seed: int = 42
 
 

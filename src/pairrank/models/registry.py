@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pairrank.errors import ConfigError
 from pairrank.models.base import Recommender
 from pairrank.models.bprmf import BPRMF
 from pairrank.models.ease import EASE
@@ -17,7 +18,6 @@ BASELINES = ("mostpop", "itemknn", "ease", "bprmf", "textknn")
 
 
 def model_class(name: str) -> type[Recommender]:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
