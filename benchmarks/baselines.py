@@ -47,7 +47,7 @@ REFERENCE_NDCG10 = {  # PROTOCOL.md, an independent implementation of the protoc
 NOTES = """## Notes
 
 - `train s` for textknn excludes encoding when the item embeddings are already in the on-disk cache
-  (encoding the 9,742 movies took 43 s on 2 cores in `make demo` with an empty cache).
+  (with an empty cache, textknn took 74 s to train in `make demo` on 2 cores, nearly all of it encoding).
 - On `cold_items` every candidate has zero training interactions, so MostPop ranks candidates by catalogue
   order (ties go to the lower index). MovieLens ids grow with release date and older films have more
   ratings, so even that order carries signal: it is a floor, not a meaningful recommender.

@@ -15,7 +15,8 @@ from rich.console import Console
 from pairrank.errors import ConfigError, DataError
 from pairrank.progress import console
 
-results_console = Console()  # tables go to stdout; progress and messages to stderr
+# Tables go to stdout (at least 130 columns wide, so logs keep every column); progress and messages to stderr.
+results_console = Console(width=max(Console().width, 130))
 
 app = typer.Typer(help="PairRank: pair-wise recommendation ranking.", no_args_is_help=True, add_completion=False)
 
