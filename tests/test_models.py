@@ -120,13 +120,13 @@ def test_bpr_loss_is_log2_at_a_tie_and_falls_as_the_margin_grows():
 
 
 def test_uniform_negatives_are_never_positives(loo_data):
-    from pairrank.data.dataset import contains
+    from pairrank.data.dataset import PairIndex
     from pairrank.data.sampling import sample_uniform_negatives
 
     matrix = loo_data.dataset(loo_data.split.train).matrix
     users = np.repeat(np.arange(matrix.shape[0]), 50)
     negatives = sample_uniform_negatives(matrix, users, np.random.default_rng(0))
-    assert not contains(matrix, users, negatives).any()
+    assert not PairIndex(matrix).contains(users, negatives).any()
     assert len(np.unique(negatives)) > matrix.shape[1] // 2  # spread over the catalogue
 
 

@@ -83,13 +83,21 @@ class Dataset:
         return np.flatnonzero(np.diff(self.matrix.indptr) > 0)
 
 
-def contains(matrix: sp.csr_matrix, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Whether matrix[users[n], items[n]] is set, elementwise (items < 0 give False)."""
-    n_items = matrix.shape[1]
-    coo = matrix.tocoo()
-    known = np.sort(coo.row.astype(np.int64) * n_items + coo.col)
-    keys = np.asarray(users, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64)
-    if len(known) == 0:
-        return np.zeros(keys.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(known, keys), len(known) - 1)
-    return (np.asarray(items) >= 0) & (known[pos] == keys)
+class PairIndex:
+    """Fast membership of (user, item) pairs in a sparse matrix, built once and queried often."""
+
+    def __init__(self, matrix: sp.csr_matrix):
+        matrix = matrix.tocsr()
+        matrix.sort_indices()
+        self.n_items = matrix.shape[1]
+        rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+        self.keys = rows * self.n_items + matrix.indices  # sorted: row-major with sorted columns
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Whether each (users[n], items[n]) is a stored pair, elementwise (items < 0 give False)."""
+        items = np.asarray(items, dtype=np.int64)
+        keys = np.asarray(users, dtype=np.int64) * self.n_items + items
+        if len(self.keys) == 0:
+            return np.zeros(keys.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return (items >= 0) & (self.keys[pos] == keys)

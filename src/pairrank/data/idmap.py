@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,8 @@ class IdMap:
     def ids(self) -> np.ndarray:
         return self._index.to_numpy(dtype=object)
 
-    def index(self, values: Iterable[str], *, missing: str = "error") -> np.ndarray:
-        """Dense indices of `values`; unknown ids raise (`missing="error"`) or map to -1."""
+    def index(self, values: Iterable[str], *, missing: Literal["error", "ignore"] = "error") -> np.ndarray:
+        """Dense indices of `values`; unknown ids raise KeyError (`"error"`) or map to -1 (`"ignore"`)."""
         idx = self._index.get_indexer(pd.Index(np.asarray(values, dtype=object)).astype(str))
         if missing == "error" and (idx < 0).any():
             unknown = np.asarray(values, dtype=object)[idx < 0][:3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import tomllib
@@ -74,16 +75,15 @@ def train_model(
     if final:
         model.fit(data.dataset(data.split.fit_frame(final=True)))
     info["train_seconds"] = round(time.perf_counter() - started, 2)
-    info["config"] = model.config.__dict__
+    info["config"] = dataclasses.asdict(model.config)
     return model, info
 
 
 def recommend_for_test(model: Recommender, data: SplitData, k: int = 100) -> pd.DataFrame:
     """Top-k for every test user, train+valid items excluded, cold candidates only if defined."""
-    test_users = pd.unique(data.split.test[USER].astype(str))
-    return recommend_frame(
-        model, data.users.index(test_users), k, exclude=_remap_seen(model, data), candidates=_candidates(model, data)
-    )
+    users = model.users.index(pd.unique(data.split.test[USER].astype(str)), missing="ignore")
+    known = users[users >= 0]  # test users the model never saw get no list (and score zero)
+    return recommend_frame(model, known, k, exclude=_remap_seen(model, data), candidates=_candidates(model, data))
 
 
 def _remap_seen(model: Recommender, data: SplitData) -> sp.csr_matrix:
