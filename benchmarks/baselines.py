@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 from pairrank.data.importers import load_dataset
-from pairrank.data.split import split_interactions
-from pairrank.data.split_io import write_split
+from pairrank.data.split_io import make_split
 from pairrank.pipeline.benchmark import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,8 +77,7 @@ def main() -> None:
     ]
     for protocol in args.protocols.split(","):
         split_dir = args.work / f"split-{protocol}"
-        frames = split_interactions(raw.interactions, protocol, raw.items["item_id"].to_numpy())
-        write_split(frames, raw, split_dir)
+        make_split(raw, protocol, split_dir)
         models = available(COLD_MODELS if protocol == "cold_items" else MODELS)
         rows = run_benchmark(split_dir, models, args.work / protocol)
         reference = REFERENCE_NDCG10.get(protocol, {})

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from pairrank.data.importers import load_dataset
-from pairrank.data.split import split_interactions
-from pairrank.data.split_io import Split, write_split
+from pairrank.data.split_io import Split, make_split
 from pairrank.models.registry import model_class
 from pairrank.models.validation import validation_ndcg
 from pairrank.pipeline.runs import SplitData
@@ -53,8 +52,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for protocol in args.protocols.split(","):
-            frames = split_interactions(raw.interactions, protocol, raw.items["item_id"].to_numpy())
-            write_split(frames, raw, Path(tmp) / protocol)
+            make_split(raw, protocol, Path(tmp) / protocol)
             data = SplitData.from_split(Split.read(Path(tmp) / protocol))
             train, valid = data.dataset(data.split.train), data.dataset(data.split.valid)
             for name in args.models.split(","):

@@ -73,8 +73,7 @@ def split(
     """Import interactions and write a train/valid/test split directory."""
     from pairrank.data.importers import GENERIC_FORMATS, load_dataset
     from pairrank.data.interactions import ColumnMap
-    from pairrank.data.split import split_interactions
-    from pairrank.data.split_io import write_split
+    from pairrank.data.split_io import make_split
 
     with user_errors():
         options: dict = {"on_bad_rows": on_bad_rows.value}
@@ -91,9 +90,7 @@ def split(
             raw = load_dataset(data, format, **options)
         if raw.skipped_rows:
             console.print(f"[yellow]skipped {raw.skipped_rows} bad row(s)[/yellow]")
-        catalogue = raw.items["item_id"].astype(str).to_numpy() if raw.items is not None else None
-        frames = split_interactions(raw.interactions, protocol.value, catalogue)
-        summary = write_split(frames, raw, out)
+        summary = make_split(raw, protocol.value, out)
     console.print(f"wrote {out}: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "source"))
 
 
@@ -241,19 +238,17 @@ def demo(
 ) -> None:
     """The main job end to end on the bundled MovieLens sample: import, split, train the baselines, evaluate, report."""
     from pairrank.data.importers import load_dataset
-    from pairrank.data.split import split_interactions
-    from pairrank.data.split_io import write_split
+    from pairrank.data.split_io import make_split
     from pairrank.models.registry import BASELINES
     from pairrank.pipeline.benchmark import run_benchmark
 
     with user_errors():
         raw = load_dataset(data, "movielens")
         split_dir = out / f"split-{protocol.value}"
-        frames = split_interactions(raw.interactions, protocol.value, raw.items["item_id"].to_numpy())
-        write_split(frames, raw, split_dir)
+        summary = make_split(raw, protocol.value, split_dir)
         console.print(
-            f"split {data} with {protocol.value}: "
-            f"{len(frames.train)} train, {len(frames.valid)} valid, {len(frames.test)} test"
+            f"split {data} with {protocol.value}: {summary['train_interactions']} train, "
+            f"{summary['valid_interactions']} valid, {summary['test_interactions']} test"
         )
         run_benchmark(split_dir, list(BASELINES), out / "benchmark")
     _print_results(out / "benchmark")

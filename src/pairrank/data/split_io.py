@@ -13,7 +13,7 @@ from pairrank.data.idmap import IdMap
 from pairrank.data.importers import read_catalogue
 from pairrank.data.interactions import ColumnMap, interactions_from_table
 from pairrank.data.schema import EVENT, ITEM, RATING, TIMESTAMP, USER, RawDataset
-from pairrank.data.split import SplitFrames
+from pairrank.data.split import SplitFrames, split_interactions
 from pairrank.data.tables import read_delimited
 from pairrank.encoders.templates import item_texts
 from pairrank.errors import DataError
@@ -45,6 +45,12 @@ def write_split(frames: SplitFrames, raw: RawDataset, out: Path) -> dict:
     }
     (out / "split.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def make_split(raw: RawDataset, protocol: str, out: Path) -> dict:
+    """Split an imported dataset with a PROTOCOL.md protocol and write the split directory."""
+    catalogue = raw.items[ITEM].astype(str).to_numpy() if raw.items is not None else None
+    return write_split(split_interactions(raw.interactions, protocol, catalogue), raw, out)
 
 
 def _catalogue(frames: SplitFrames, raw: RawDataset) -> pd.DataFrame:
