@@ -98,7 +98,8 @@ def split(
 def train(
     split: Annotated[Path, typer.Option(help="Split directory.")],
     model: Annotated[
-        str, typer.Option(help="mostpop, itemknn, ease, bprmf, textknn, implicit-als, implicit-bpr or lightfm.")
+        str,
+        typer.Option(help="mostpop, itemknn, ease, bprmf, textknn, twotower, implicit-als, implicit-bpr or lightfm."),
     ],
     out: Annotated[Path, typer.Option(help="Run directory to write (model folder + run.json).")],
     config: Annotated[Path | None, typer.Option(help="JSON or TOML file of model options.")] = None,

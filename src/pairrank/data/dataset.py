@@ -66,17 +66,30 @@ class Dataset:
         """Number of distinct users per item."""
         return np.asarray(self.matrix.sum(axis=0)).ravel()
 
-    def recent_matrix(self, n: int) -> sp.csr_matrix:
-        """Like `matrix`, keeping only each user's `n` latest interactions (by timestamp, then row order)."""
+    def _newest_first(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row order grouped by user, newest first (timestamp, then later row), and each row's rank in it."""
         times = self.timestamps if self.timestamps is not None else np.zeros(len(self), dtype=np.int64)
-        order = np.lexsort((-np.arange(len(self)), -times, self.user_index))  # newest first per user
+        order = np.lexsort((-np.arange(len(self)), -times, self.user_index))
         users = self.user_index[order]
-        starts = np.searchsorted(users, users, side="left")
-        keep = order[np.arange(len(order)) - starts < n]
+        return order, np.arange(len(order)) - np.searchsorted(users, users, side="left")
+
+    def recent_matrix(self, n: int) -> sp.csr_matrix:
+        """Like `matrix`, keeping only each user's `n` latest interactions."""
+        order, from_end = self._newest_first()
+        keep = order[from_end < n]
         data = np.ones(len(keep), dtype=np.float32)
         m = sp.csr_matrix((data, (self.user_index[keep], self.item_index[keep])), shape=(self.n_users, self.n_items))
         m.data[:] = 1.0
         return m
+
+    def sequences(self, max_len: int, pad: int) -> np.ndarray:
+        """[n_users, max_len] item indices: each user's latest `max_len` items, oldest first,
+        right-aligned and left-padded with `pad`."""
+        order, from_end = self._newest_first()
+        keep = from_end < max_len
+        out = np.full((self.n_users, max_len), pad, dtype=np.int64)
+        out[self.user_index[order[keep]], max_len - 1 - from_end[keep]] = self.item_index[order[keep]]
+        return out
 
     def active_users(self) -> np.ndarray:
         """Indices of users with at least one interaction."""

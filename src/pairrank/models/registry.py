@@ -10,9 +10,10 @@ from pairrank.models.itemknn import ItemKNN
 from pairrank.models.mostpop import MostPop
 from pairrank.models.peers import ImplicitALS, ImplicitBPR, LightFMWARP
 from pairrank.models.textknn import TextKNN
+from pairrank.models.twotower import TwoTowerRanker
 
 MODELS: dict[str, type[Recommender]] = {
-    m.name: m for m in (MostPop, ItemKNN, EASE, BPRMF, TextKNN, ImplicitALS, ImplicitBPR, LightFMWARP)
+    m.name: m for m in (MostPop, ItemKNN, EASE, BPRMF, TextKNN, TwoTowerRanker, ImplicitALS, ImplicitBPR, LightFMWARP)
 }
 BASELINES = ("mostpop", "itemknn", "ease", "bprmf", "textknn")
 
