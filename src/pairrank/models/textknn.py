@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from pairrank.data.dataset import Dataset
 from pairrank.encoders.cache import EmbeddingCache
-from pairrank.encoders.sentence import DEFAULT_MODEL, SentenceEncoder
+from pairrank.encoders.factory import make_encoder
+from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
 from pairrank.models.base import Recommender
 
@@ -17,6 +18,7 @@ from pairrank.models.base import Recommender
 @dataclass
 class TextKNNConfig:
     encoder: str = DEFAULT_MODEL  # sentence-transformers model: name or local path
+    encoder_backend: str = "torch"  # "torch" (sentence-transformers) or "onnx" (ONNX Runtime int8)
     recent: int = 3  # profile from the user's last N items (0 = whole history); tuned on valid
     batch_size: int = 128
 
@@ -31,7 +33,7 @@ class TextKNN(Recommender):
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         if train.item_text is None or not any(train.item_text):
             raise ConfigError("textknn needs item text: the split's items.csv has no text columns")
-        encoder = SentenceEncoder(self.config.encoder, batch_size=self.config.batch_size)
+        encoder = make_encoder(self.config.encoder_backend, self.config.encoder, batch_size=self.config.batch_size)
         self.item_vectors = EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
         self.profile_items = train.recent_matrix(self.config.recent) if self.config.recent > 0 else train.matrix
 

@@ -20,7 +20,8 @@ import torch
 from pairrank.data.dataset import Dataset
 from pairrank.data.sampling import sample_uniform_negatives
 from pairrank.encoders.cache import EmbeddingCache
-from pairrank.encoders.sentence import DEFAULT_MODEL, SentenceEncoder
+from pairrank.encoders.factory import make_encoder
+from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
 from pairrank.models.base import Recommender
 from pairrank.models.losses import bpr_loss
@@ -34,6 +35,7 @@ SCORE_BATCH = 512
 @dataclass
 class TwoTowerConfig:
     encoder: str = DEFAULT_MODEL  # frozen text encoder (sentence-transformers name or path)
+    encoder_backend: str = "torch"  # "torch" (sentence-transformers) or "onnx" (ONNX Runtime int8)
     use_text: bool = True
     use_item_id: bool = True
     id_dropout: float = 0.2  # chance of hiding an item's id embedding during training
@@ -115,7 +117,7 @@ class TwoTowerRanker(Recommender):
             return np.zeros((train.n_items, 1), dtype=np.float32)
         if train.item_text is None or not any(train.item_text):
             raise ConfigError("twotower with use_text needs item text: the split's items.csv has no text columns")
-        encoder = SentenceEncoder(self.config.encoder)
+        encoder = make_encoder(self.config.encoder_backend, self.config.encoder)
         return EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
 
     def _batch_loss(self, train: Dataset, seq: np.ndarray, users: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
