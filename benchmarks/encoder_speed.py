@@ -32,6 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PAIRRANK_QUIET", "1")
 
 import numpy as np  # noqa: E402
+from machine import describe as describe_machine  # benchmarks/machine.py (scripts run from here)
 
 from pairrank.data.importers import load_dataset  # noqa: E402
 from pairrank.encoders.cache import TextEncoder  # noqa: E402
@@ -43,15 +44,6 @@ N_TEXTS = 10_000
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "encoder_speed.md"
 PACKAGES = ("torch", "sentence-transformers", "transformers", "onnxruntime", "onnx", "tokenizers", "numpy")
-
-
-def machine() -> str:
-    """`nproc` cores, the CPU model and the RAM."""
-    cores = len(os.sched_getaffinity(0))
-    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    return f"{cores} cores (`nproc`; {model}), {ram_gib:.0f} GiB RAM"
 
 
 def movielens_texts() -> list[str]:
@@ -107,7 +99,7 @@ def write_results(rows: list[tuple], export_s: float, before, after) -> None:
         "# Text encoder speed: torch vs ONNX Runtime",
         "",
         f"- command: `{command.strip()}`",
-        f"- machine: {machine()}",
+        f"- machine: {describe_machine()}",
         f"- date: {dt.date.today().isoformat()}; load average (1, 5, 15 min) before: "
         f"{', '.join(f'{x:.2f}' for x in before)}; after: {', '.join(f'{x:.2f}' for x in after)}",
         f"- versions: {', '.join(f'{p} {version(p)}' for p in PACKAGES)}",

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from machine import describe as describe_machine  # benchmarks/machine.py (scripts run from here)
 
 from pairrank.data.schema import ITEM, USER
 from pairrank.eval.evaluator import evaluate, read_recommendations
@@ -81,15 +82,6 @@ def timed(label: str, run) -> tuple[str, float, object]:
     return label, seconds, result
 
 
-def machine() -> str:
-    """`nproc` cores, the CPU model and the RAM."""
-    cores = len(os.sched_getaffinity(0))
-    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    return f"{cores} cores (`nproc`; {model}), {ram_gib:.0f} GiB RAM"
-
-
 def main() -> None:
     codes = generate(np.random.default_rng(0))
     recs_cat, recs_str, test, seen = frames(codes)
@@ -131,7 +123,7 @@ def write_results(rows: list[tuple[str, float, object]], n_test: int) -> None:
         "# Evaluation speed",
         "",
         "- command: `PYTHONPATH=src .venv/bin/python benchmarks/eval_speed.py`",
-        f"- machine: {machine()}",
+        f"- machine: {describe_machine()}",
         f"- date: {dt.date.today().isoformat()}; 1-minute load average at the end: {os.getloadavg()[0]:.1f}",
         f"- data: {N_USERS:,} users x top-{TOP} = {N_USERS * TOP:,} recommendation rows, "
         f"{n_test:,} test rows (1-5 per user), {N_ITEMS:,} items; ks = 10, 20; target < 30 s",
