@@ -125,7 +125,7 @@ def test_uniform_negatives_are_never_positives(loo_data):
 
     matrix = loo_data.dataset(loo_data.split.train).matrix
     users = np.repeat(np.arange(matrix.shape[0]), 50)
-    negatives = sample_uniform_negatives(matrix, users, np.random.default_rng(0))
+    negatives = sample_uniform_negatives(PairIndex(matrix), users, np.random.default_rng(0))
     assert not PairIndex(matrix).contains(users, negatives).any()
     assert len(np.unique(negatives)) > matrix.shape[1] // 2  # spread over the catalogue
 
@@ -138,3 +138,14 @@ def test_top_k_breaks_ties_by_lower_index_like_a_full_sort():
     reference = np.lexsort((np.broadcast_to(np.arange(300), scores.shape), -scores), axis=1)[:, :25]
     assert (items == reference).all()
     np.testing.assert_array_equal(values, np.take_along_axis(scores, reference, axis=1))
+
+
+def test_early_stopping_keeps_the_best_snapshot_and_stops_after_patience():
+    from pairrank.models.early_stopping import EarlyStopping
+
+    stopping = EarlyStopping(patience=2)
+    decisions = [
+        stopping.update(epoch, score, lambda e=epoch: e) for epoch, score in enumerate([0.1, 0.3, 0.2, 0.25], 1)
+    ]
+    assert decisions == [False, False, False, True]
+    assert (stopping.best_epoch, stopping.snapshot, stopping.curve) == (2, 2, [0.1, 0.3, 0.2, 0.25])

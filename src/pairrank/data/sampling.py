@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from pairrank.data.dataset import PairIndex
 
 MAX_RESAMPLE_ROUNDS = 20
 
 
-def sample_uniform_negatives(matrix: sp.csr_matrix, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def sample_uniform_negatives(positives: PairIndex, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One item per user drawn uniformly from the items that user has not interacted with."""
-    positives = PairIndex(matrix)
-    negatives = rng.integers(0, matrix.shape[1], size=len(users))
+    negatives = rng.integers(0, positives.n_items, size=len(users))
     for _ in range(MAX_RESAMPLE_ROUNDS):
         clash = positives.contains(users, negatives)
         if not clash.any():
             break
-        negatives[clash] = rng.integers(0, matrix.shape[1], size=int(clash.sum()))
+        negatives[clash] = rng.integers(0, positives.n_items, size=int(clash.sum()))
     return negatives

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pairrank.data.dataset import Dataset
+from pairrank.data.dataset import Dataset, PairIndex
 from pairrank.data.sampling import sample_uniform_negatives
+from pairrank.models.early_stopping import EarlyStopping
 from pairrank.models.factors import FactorRecommender
 from pairrank.models.losses import bpr_loss, l2_penalty
 from pairrank.models.validation import validation_ndcg
@@ -48,12 +49,13 @@ class BPRMF(FactorRecommender):
         optimiser = torch.optim.Adam(params, lr=cfg.lr)
         matrix = train.matrix
         users_all, items_all = matrix.nonzero()
-        best, best_epoch, best_state = -1.0, 0, None
-        self.curve: list[float] = []
+        positives = PairIndex(matrix)
+        stopping = EarlyStopping(cfg.patience)
+        self.curve = stopping.curve
         with progress_bar("bprmf: training", total=cfg.epochs) as bar:
             for epoch in range(1, cfg.epochs + 1):
                 order = rng.permutation(len(users_all))
-                negatives = sample_uniform_negatives(matrix, users_all[order], rng)
+                negatives = sample_uniform_negatives(positives, users_all[order], rng)
                 for start in range(0, len(order), cfg.batch_size):
                     idx = order[start : start + cfg.batch_size]
                     u = torch.from_numpy(users_all[idx])
@@ -71,16 +73,12 @@ class BPRMF(FactorRecommender):
                 if valid is None:
                     continue
                 ndcg = validation_ndcg(self, valid)
-                self.curve.append(ndcg)
                 bar.describe(f"bprmf: epoch {epoch} valid ndcg@10 {ndcg:.4f}")
-                if ndcg > best:
-                    best, best_epoch = ndcg, epoch
-                    best_state = (self.user_factors.copy(), self.item_factors.copy(), self.item_bias.copy())
-                elif epoch - best_epoch >= cfg.patience:
+                if stopping.update(epoch, ndcg, lambda: (self.user_factors, self.item_factors, self.item_bias)):
                     break
-        if best_state is not None:
-            self.user_factors, self.item_factors, self.item_bias = best_state
-            self.best_epoch = best_epoch
+        if stopping.snapshot is not None:
+            self.user_factors, self.item_factors, self.item_bias = stopping.snapshot
+            self.best_epoch = stopping.best_epoch
 
     def _set_weights(self, user_emb, item_emb, item_bias) -> None:
         self.set_factors(

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pairrank.data.dataset import Dataset
+from pairrank.data.dataset import Dataset, PairIndex
 from pairrank.data.sampling import sample_uniform_negatives
 from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.factory import make_encoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
 from pairrank.models.base import Recommender
+from pairrank.models.early_stopping import EarlyStopping
 from pairrank.models.losses import bpr_loss
 from pairrank.models.towers import ItemTower, UserTower
 from pairrank.models.validation import validation_ndcg
@@ -85,15 +86,16 @@ class TwoTowerRanker(Recommender):
         windows = train.sequences(cfg.max_history + 1, pad)  # inputs + next-item targets
         optimiser = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         trainable = np.flatnonzero((windows != pad).sum(axis=1) >= 2)
-        best, best_epoch, best_state = -1.0, 0, None
-        self.curve: list[float] = []
+        positives = PairIndex(train.matrix)
+        stopping = EarlyStopping(cfg.patience)
+        self.curve = stopping.curve
         with progress_bar("twotower: training", total=cfg.epochs) as bar:
             for epoch in range(1, cfg.epochs + 1):
                 self.net.train()
                 shuffled = rng.permutation(trainable)
                 for start in range(0, len(shuffled), cfg.batch_size):
                     users = shuffled[start : start + cfg.batch_size]
-                    loss = self._batch_loss(train, windows[users], users, rng)
+                    loss = self._batch_loss(positives, windows[users], users, rng)
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
@@ -101,15 +103,12 @@ class TwoTowerRanker(Recommender):
                 if valid is None:
                     continue
                 ndcg = validation_ndcg(self, valid)
-                self.curve.append(ndcg)
                 bar.describe(f"twotower: epoch {epoch} valid ndcg@10 {ndcg:.4f}")
-                if ndcg > best:
-                    best, best_epoch, best_state = ndcg, epoch, copy.deepcopy(self.net.state_dict())
-                elif epoch - best_epoch >= cfg.patience:
+                if stopping.update(epoch, ndcg, lambda: copy.deepcopy(self.net.state_dict())):
                     break
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-            self.best_epoch = best_epoch
+        if stopping.snapshot is not None:
+            self.net.load_state_dict(stopping.snapshot)
+            self.best_epoch = stopping.best_epoch
         self.net.eval()
 
     def _text_vectors(self, train: Dataset) -> np.ndarray:
@@ -120,14 +119,16 @@ class TwoTowerRanker(Recommender):
         encoder = make_encoder(self.config.encoder_backend, self.config.encoder)
         return EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
 
-    def _batch_loss(self, train: Dataset, seq: np.ndarray, users: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    def _batch_loss(
+        self, positives: PairIndex, seq: np.ndarray, users: np.ndarray, rng: np.random.Generator
+    ) -> torch.Tensor:
         """BPR at every position: the next item must outscore a uniformly sampled non-interacted item."""
         inputs, targets = seq[:, :-1], seq[:, 1:]
-        pad = train.n_items
+        pad = self.net.items.padding
         real = (inputs != pad) & (targets != pad)
         rows = np.broadcast_to(users[:, None], targets.shape)[real]
         negatives = np.full(targets.shape, pad, dtype=np.int64)
-        negatives[real] = sample_uniform_negatives(train.matrix, rows, rng)
+        negatives[real] = sample_uniform_negatives(positives, rows, rng)
         states = self.net.states(torch.from_numpy(inputs))
         mask = torch.from_numpy(real)
         positive = (states * self.net.items(torch.from_numpy(targets))).sum(-1)[mask]
