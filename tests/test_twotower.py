@@ -68,3 +68,19 @@ def test_id_only_and_text_only_variants_train(cold_data):
         assert np.isfinite(model.score(np.arange(3))).all()
     with pytest.raises(ConfigError):
         train_model(cold_data, "twotower", {**SMALL, "use_text": False, "use_item_id": False})
+
+
+def test_a_history_sent_at_request_time_scores_like_the_known_user(fitted, cold_data):
+    model, _ = fitted
+    train = cold_data.dataset(cold_data.split.train)
+    users = np.array([0, 3])
+    histories = []
+    for user in users:
+        mine = train.user_index == user
+        histories.append(train.item_index[mine][np.argsort(train.timestamps[mine], kind="stable")])
+    top, scores = model.recommend_histories(histories, 10)
+    expected_top, expected_scores = model.recommend(users, 10)
+    np.testing.assert_array_equal(top, expected_top)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5)
+    short, _ = model.recommend_histories([histories[0][-2:]], 10)  # a new user with two items
+    assert not set(short[0]) & set(histories[0][-2:]) and (short[0] >= 0).all()

@@ -7,13 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from pairrank.errors import ConfigError, DataError
 from pairrank.progress import console
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pairrank.models.base import Recommender
 
 # Tables go to stdout (at least 130 columns wide, so logs keep every column); progress and messages to stderr.
 results_console = Console(width=max(Console().width, 130))
@@ -106,36 +112,102 @@ def train(
     final: Annotated[
         bool, typer.Option("--final", help="After early stopping on valid, refit on train+valid.")
     ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the checkpoints a killed run left in OUT/checkpoints.")
+    ] = False,
 ) -> None:
-    """Train one model on a split."""
+    """Train one model on a split (runs data-parallel under torchrun)."""
     from pairrank.data.split_io import Split
     from pairrank.pipeline.runs import SplitData, read_config, train_model, write_run
+    from pairrank.train.distributed import join_world
 
     with user_errors():
+        world = join_world()
+        if resume and not (out / "checkpoints").exists():
+            raise ConfigError(f"--resume: {out / 'checkpoints'} does not exist (nothing to resume)")
         data = SplitData.from_split(Split.read(split))
-        fitted, info = train_model(data, model, read_config(config), final=final)
-        write_run(fitted, info, out)
-    console.print(f"trained {model} in {info['train_seconds']:.1f} s; wrote {out}")
+        options = read_config(config)
+        fitted, info = train_model(data, model, options, final=final, checkpoints=out / "checkpoints", resume=resume)
+        if world.is_main:
+            write_run(fitted, info, out)
+    if world.is_main:
+        console.print(f"trained {model} in {info['train_seconds']:.1f} s; wrote {out}")
 
 
 @app.command()
 def recommend(
     run: Annotated[Path, typer.Option(help="Run directory written by 'pairrank train'.")],
-    split: Annotated[Path, typer.Option(help="Split directory: recommends for its test users.")],
-    out: Annotated[Path, typer.Option(help="Recommendations file (.csv or .parquet).")],
+    split: Annotated[Path | None, typer.Option(help="Split directory: recommends for its test users.")] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            help="Histories given now: CSV/Parquet of user_id,item_id[,timestamp] (one per user), "
+            "or a .txt of item ids (one history)."
+        ),
+    ] = None,
+    items: Annotated[str | None, typer.Option(help="One history given now: comma-separated item ids.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Recommendations file (.csv or .parquet); omit with --items to print a table.")
+    ] = None,
     k: Annotated[int, typer.Option(min=1, help="Items per user.")] = 100,
 ) -> None:
-    """Top-k for the split's test users, their train+valid items excluded."""
-    from pairrank.data.split_io import Split
+    """Top-k for the split's test users (train+valid items excluded), or for histories given now (theirs excluded)."""
     from pairrank.models.base import Recommender
-    from pairrank.pipeline.runs import SplitData, recommend_for_test
 
     with user_errors():
+        source = _one_source(split=split, history=history, items=items)
+        if out is None and items is None:
+            raise ConfigError(f"{source} needs --out (only --items can print to the terminal)")
         model = Recommender.load(run)
-        recs = recommend_for_test(model, SplitData.from_split(Split.read(split)), k)
+        recs = _split_recs(model, split, k) if split is not None else _history_recs(model, history, items, k)
+        if out is None:
+            results_console.print(_recs_table(recs, k))
+            return
         out.parent.mkdir(parents=True, exist_ok=True)
         recs.to_parquet(out, index=False) if out.suffix == ".parquet" else recs.to_csv(out, index=False)
     console.print(f"wrote {recs['user_id'].nunique()} users x top-{k} to {out}")
+
+
+def _one_source(**options: object) -> str:
+    """The one option (as '--name') that was given; none or several is a ConfigError."""
+    given = [f"--{name}" for name, value in options.items() if value is not None]
+    if len(given) != 1:
+        named = ", ".join(f"--{name}" for name in options)
+        raise ConfigError(f"give exactly one of {named} (got {', '.join(given) or 'none'})")
+    return given[0]
+
+
+def _split_recs(model: Recommender, split: Path, k: int) -> pd.DataFrame:
+    from pairrank.data.split_io import Split
+    from pairrank.pipeline.runs import SplitData, recommend_for_test
+
+    return recommend_for_test(model, SplitData.from_split(Split.read(split)), k)
+
+
+def _history_recs(model: Recommender, history: Path | None, items: str | None, k: int) -> pd.DataFrame:
+    """Top-k for each history of the --history file or for the --items list, unknown item ids skipped with a warning."""
+    from pairrank.pipeline.runs import anonymous_history, code_histories, read_histories, recommend_histories_frame
+
+    source = history if history is not None else "--items"
+    frame = read_histories(history) if history is not None else anonymous_history(items.split(","), source)
+    user_ids, histories, unknown = code_histories(model, frame, source)
+    if len(unknown):
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        console.print(
+            f"[yellow]warning:[/yellow] skipped {len(unknown)} item id(s) not in the model's catalogue: {shown}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return recommend_histories_frame(model, user_ids, histories, k)
+
+
+def _recs_table(recs: pd.DataFrame, k: int) -> Table:
+    table = Table(title=f"top-{k} for the given history")
+    for column in ("rank", "item_id", "score"):
+        table.add_column(column, justify="right" if column != "item_id" else "left")
+    for row in recs.itertuples(index=False):
+        table.add_row(str(row.rank), str(row.item_id), f"{row.score:.4f}")
+    return table
 
 
 @app.command()
@@ -229,6 +301,36 @@ def _print_results(out: Path) -> None:
     summary = json.loads((out / "results.json").read_text())
     results_console.print(rich_table(summary["results"], f"{summary['protocol']} (test, full ranking)"))
     console.print(f"report: {(out / 'report.html').resolve()}")
+
+
+@app.command()
+def tune(
+    split: Annotated[Path, typer.Option(help="Split directory (needs a non-empty valid.csv).")],
+    model: Annotated[
+        str,
+        typer.Option(help="itemknn, ease, bprmf, textknn, twotower, implicit-als, implicit-bpr or lightfm."),
+    ],
+    trials: Annotated[int, typer.Option(min=1, help="Number of trials.")],
+    out: Annotated[Path, typer.Option(help="Best config (JSON) to write; the trials go beside it as *.trials.json.")],
+    timeout: Annotated[float | None, typer.Option(min=0, help="Start no new trial after this many seconds.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler.")] = 42,
+    max_epochs: Annotated[
+        int | None, typer.Option(min=1, help="Cap 'epochs' of models trained in epochs (kept in the best config).")
+    ] = None,
+) -> None:
+    """Search a model's hyperparameters on validation NDCG@10 (Optuna TPE, median pruning)."""
+    from pairrank.data.split_io import Split
+    from pairrank.pipeline.runs import SplitData
+    from pairrank.pipeline.tune import search_space, trials_table, tune_model, write_results
+
+    with user_errors():
+        search_space(model)  # unknown model or nothing to tune: fail before reading the split
+        data = SplitData.from_split(Split.read(split))
+        result = tune_model(data, model, trials, timeout=timeout, seed=seed, max_epochs=max_epochs)
+        best_path, table_path = write_results(result, out)
+    results_console.print(trials_table(result))
+    results_console.print(f"best valid ndcg@10: {result.best_value:.4f} (trial {result.best_number})")
+    console.print(f"wrote {best_path} (for pairrank train --config) and {table_path}")
 
 
 @app.command()

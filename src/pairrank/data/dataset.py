@@ -91,6 +91,29 @@ class Dataset:
         out[self.user_index[order[keep]], max_len - 1 - from_end[keep]] = self.item_index[order[keep]]
         return out
 
+    def windows(self, length: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's whole history cut into training windows of `length` + 1 items, oldest first.
+
+        Window j of a user holds the items 1 + j*length .. (j+1)*length places
+        from the newest as targets (slots 1..length) and the item before them in
+        slot 0, so every interaction but a user's first is a target exactly
+        once. Left-padded with `pad`; windows with fewer than two items are
+        dropped. Returns (windows [W, length + 1], owner user index [W]).
+        """
+        order, from_end = self._newest_first()
+        users, items = self.user_index[order], self.item_index[order]
+        counts = np.bincount(self.user_index, minlength=self.n_users)
+        per_user = np.where(counts > 0, (counts - 1) // length + 1, 0)
+        first = np.concatenate([[0], np.cumsum(per_user)[:-1]])
+        out = np.full((int(per_user.sum()), length + 1), pad, dtype=np.int64)
+        block = from_end // length
+        out[first[users] + block, length - from_end % length] = items
+        carried = (from_end % length == 0) & (block > 0)  # also the input slot 0 of the next-newer window
+        out[first[users[carried]] + block[carried] - 1, 0] = items[carried]
+        owners = np.repeat(np.arange(self.n_users), per_user)
+        keep = (out != pad).sum(axis=1) >= 2
+        return out[keep], owners[keep]
+
     def active_users(self) -> np.ndarray:
         """Indices of users with at least one interaction."""
         return np.flatnonzero(np.diff(self.matrix.indptr) > 0)

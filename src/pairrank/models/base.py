@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ from pairrank import __version__
 from pairrank.data.dataset import Dataset
 from pairrank.data.idmap import IdMap
 from pairrank.errors import ConfigError
+from pairrank.train.loop import RunOptions
 
 
 def config_from_dict(config_class: type, values: dict[str, Any] | None) -> Any:
@@ -40,6 +42,7 @@ class Recommender(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     supports_cold_items: ClassVar[bool] = False
+    scores_histories: ClassVar[bool] = False  # implements `_score_histories` (recommend_histories)
     uses_validation: ClassVar[bool] = False  # early-stops or tunes on `valid` in fit()
 
     def __init__(self, config: Any = None, **overrides: Any):
@@ -53,8 +56,23 @@ class Recommender(ABC):
         self.history: sp.csr_matrix | None = None
 
     # -- training -------------------------------------------------------
-    def fit(self, train: Dataset, valid: Dataset | None = None) -> Recommender:
-        """Learn from `train`; `valid` (same id maps) drives early stopping where used."""
+    def fit(
+        self,
+        train: Dataset,
+        valid: Dataset | None = None,
+        *,
+        on_epoch: Callable[[int, float], None] | None = None,
+        checkpoints: Path | None = None,
+        resume: bool = False,
+    ) -> Recommender:
+        """Learn from `train`; `valid` (same id maps) drives early stopping where used.
+
+        Models trained in epochs call `on_epoch(epoch, valid_ndcg@10)` after each
+        validated epoch (tuning uses it to prune; whatever it raises propagates),
+        write a checkpoint to `checkpoints` after each epoch, and with `resume`
+        continue from the checkpoint found there.
+        """
+        self._run = RunOptions(checkpoints=checkpoints, resume=resume, on_epoch=on_epoch)
         self.users, self.items = train.users, train.items
         self.history = train.matrix
         self._fit(train, valid)
@@ -62,6 +80,10 @@ class Recommender(ABC):
 
     @abstractmethod
     def _fit(self, train: Dataset, valid: Dataset | None) -> None: ...
+
+    def run_options(self, description: str) -> RunOptions:
+        """How the current fit() was asked to run (checkpoints, resume, epoch callback)."""
+        return dataclasses.replace(getattr(self, "_run", RunOptions()), description=description)
 
     def final_config(self) -> Any:
         """The config to refit on train+valid with (e.g. the early-stopped epoch count)."""
@@ -96,24 +118,68 @@ class Recommender(ABC):
         """
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
-        blocked = exclude if exclude is not None else self.history
+        blocked = (exclude if exclude is not None else self.history) if exclude_seen else None
+
+        def score_batch(rows: slice) -> tuple[np.ndarray, sp.csr_matrix | None]:
+            return self._score(users[rows]), None if blocked is None else blocked[users[rows]]
+
+        return self._rank(len(users), k, score_batch, candidates, batch_size)
+
+    # -- histories given at request time ---------------------------------
+    def recommend_histories(
+        self,
+        histories: list[np.ndarray],
+        k: int = 10,
+        *,
+        candidates: np.ndarray | None = None,
+        batch_size: int = 1024,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores for each history (item indices, oldest first), no retraining.
+
+        Like `recommend` for users the model never saw: each history's own
+        items are never returned, `candidates` restricts the ranking, and
+        rows are padded with -1 / -inf.
+        """
+        self._check_fitted()
+        histories = [np.asarray(h, dtype=np.int64) for h in histories]
+        seen = history_matrix(histories, len(self.items))
+
+        def score_batch(rows: slice) -> tuple[np.ndarray, sp.csr_matrix]:
+            return self._score_histories(histories[rows]), seen[rows]
+
+        return self._rank(len(histories), k, score_batch, candidates, batch_size)
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        """Scores [len(histories), n_items] (float32) for histories of item indices, oldest first."""
+        from pairrank.models.registry import MODELS
+
+        able = ", ".join(name for name, klass in MODELS.items() if klass.scores_histories)
+        raise ConfigError(
+            f"{self.name} cannot recommend for a history given at request time (it only scores users it was "
+            f"trained on); models that can: {able}"
+        )
+
+    def _rank(
+        self,
+        n_rows: int,
+        k: int,
+        score_batch: Callable[[slice], tuple[np.ndarray, sp.csr_matrix | None]],
+        candidates: np.ndarray | None,
+        batch_size: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of `n_rows` score rows computed in batches; `score_batch(rows)` gives scores and blocked items."""
         allowed = None
         if candidates is not None:
             allowed = np.zeros(len(self.items), dtype=bool)
             allowed[np.asarray(candidates, dtype=np.int64)] = True
-        top_items = np.full((len(users), k), -1, dtype=np.int64)
-        top_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
-        for start in range(0, len(users), batch_size):
-            batch = users[start : start + batch_size]
-            scores = np.array(self._score(batch), dtype=np.float32, copy=True)
-            if exclude_seen and blocked is not None:
-                rows, cols = blocked[batch].nonzero()
-                scores[rows, cols] = -np.inf
-            if allowed is not None:
-                scores[:, ~allowed] = -np.inf
-            items, values = top_k(scores, k)
-            top_items[start : start + len(batch), : items.shape[1]] = items
-            top_scores[start : start + len(batch), : items.shape[1]] = values
+        top_items = np.full((n_rows, k), -1, dtype=np.int64)
+        top_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+        for start in range(0, n_rows, batch_size):
+            rows = slice(start, min(start + batch_size, n_rows))
+            scores, blocked = score_batch(rows)
+            items, values = top_k(masked(scores, blocked, allowed), k)
+            top_items[rows, : items.shape[1]] = items
+            top_scores[rows, : items.shape[1]] = values
         top_items[~np.isfinite(top_scores)] = -1
         return top_items, top_scores
 
@@ -168,6 +234,29 @@ class Recommender(ABC):
         )
         model._load_state(state)
         return model
+
+
+def history_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Binary [len(histories), n_items] matrix (float32): 1 where an item is in the history."""
+    items = np.concatenate([np.zeros(0, np.int64), *(np.asarray(h, dtype=np.int64) for h in histories)])
+    if items.size and (items.min() < 0 or items.max() >= n_items):
+        raise ValueError(f"history item indices must lie in [0, {n_items}); got {items.min()}..{items.max()}")
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    m = sp.csr_matrix((np.ones(len(items), dtype=np.float32), (rows, items)), shape=(len(histories), n_items))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
+def masked(scores: np.ndarray, blocked: sp.csr_matrix | None, allowed: np.ndarray | None) -> np.ndarray:
+    """A float32 copy of `scores` with blocked items and items outside `allowed` set to -inf."""
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if blocked is not None:
+        rows, cols = blocked.nonzero()
+        scores[rows, cols] = -np.inf
+    if allowed is not None:
+        scores[:, ~allowed] = -np.inf
+    return scores
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

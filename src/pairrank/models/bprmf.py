@@ -1,4 +1,4 @@
-"""BPR-MF: matrix factorisation trained with the BPR pair-wise loss (PyTorch)."""
+"""BPR-MF: matrix factorisation trained with the BPR pair-wise loss (PyTorch, shared training loop)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from pairrank.data.dataset import Dataset, PairIndex
 from pairrank.data.sampling import sample_uniform_negatives
-from pairrank.models.early_stopping import EarlyStopping
 from pairrank.models.factors import FactorRecommender
 from pairrank.models.losses import bpr_loss, l2_penalty
 from pairrank.models.validation import validation_ndcg
-from pairrank.progress import progress_bar
+from pairrank.train.loop import Schedule, TrainingTask, fit_network
 
 
 @dataclass
@@ -28,6 +28,50 @@ class BPRMFConfig:
     seed: int = 42
 
 
+class BPRMFNetwork(nn.Module):
+    """Score(u, i) = <p_u, q_i> + b_i."""
+
+    def __init__(self, n_users: int, n_items: int, factors: int):
+        super().__init__()
+        self.users = nn.Embedding(n_users, factors)
+        self.items = nn.Embedding(n_items, factors)
+        self.bias = nn.Embedding(n_items, 1)
+        for emb in (self.users, self.items):
+            nn.init.normal_(emb.weight, std=0.1)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, reg: float):
+        """BPR loss plus per-example L2 for a batch of (user, liked item, sampled item) triples."""
+        pu, qi, qj = self.users(users), self.items(positives), self.items(negatives)
+        pos = (pu * qi).sum(-1) + self.bias(positives).squeeze(-1)
+        neg = (pu * qj).sum(-1) + self.bias(negatives).squeeze(-1)
+        return bpr_loss(pos, neg) + reg * l2_penalty(pu, qi, qj)
+
+
+class BPRMFTask(TrainingTask):
+    """Every (user, item) interaction is an example; one uniform negative each."""
+
+    def __init__(self, model: BPRMF, train: Dataset, valid: Dataset | None):
+        self.model, self.valid, self.network = model, valid, model.net
+        self.users, self.items = train.matrix.nonzero()
+        self.positives = PairIndex(train.matrix)
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.users)
+
+    def loss(self, module: nn.Module, batch: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        users = self.users[batch]
+        negatives = sample_uniform_negatives(self.positives, users, rng)
+        device = self.network.bias.weight.device
+        tensors = (torch.from_numpy(a).to(device) for a in (users, self.items[batch], negatives))
+        return module(*tensors, self.model.config.reg)
+
+    def validate(self) -> float:
+        self.model.publish_factors()
+        return validation_ndcg(self.model, self.valid)
+
+
 class BPRMF(FactorRecommender):
     """Score(u, i) = <p_u, q_i> + b_i, trained so a user's item outscores a random one."""
 
@@ -38,54 +82,16 @@ class BPRMF(FactorRecommender):
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        user_emb = torch.nn.Embedding(train.n_users, cfg.factors)
-        item_emb = torch.nn.Embedding(train.n_items, cfg.factors)
-        item_bias = torch.nn.Embedding(train.n_items, 1)
-        for emb in (user_emb, item_emb):
-            torch.nn.init.normal_(emb.weight, std=0.1)
-        torch.nn.init.zeros_(item_bias.weight)
-        params = [*user_emb.parameters(), *item_emb.parameters(), *item_bias.parameters()]
-        optimiser = torch.optim.Adam(params, lr=cfg.lr)
-        matrix = train.matrix
-        users_all, items_all = matrix.nonzero()
-        positives = PairIndex(matrix)
-        stopping = EarlyStopping(cfg.patience)
-        self.curve = stopping.curve
-        with progress_bar("bprmf: training", total=cfg.epochs) as bar:
-            for epoch in range(1, cfg.epochs + 1):
-                order = rng.permutation(len(users_all))
-                negatives = sample_uniform_negatives(positives, users_all[order], rng)
-                for start in range(0, len(order), cfg.batch_size):
-                    idx = order[start : start + cfg.batch_size]
-                    u = torch.from_numpy(users_all[idx])
-                    i = torch.from_numpy(items_all[idx])
-                    j = torch.from_numpy(negatives[start : start + cfg.batch_size])
-                    pu, qi, qj = user_emb(u), item_emb(i), item_emb(j)
-                    pos = (pu * qi).sum(-1) + item_bias(i).squeeze(-1)
-                    neg = (pu * qj).sum(-1) + item_bias(j).squeeze(-1)
-                    loss = bpr_loss(pos, neg) + cfg.reg * l2_penalty(pu, qi, qj)
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                self._set_weights(user_emb, item_emb, item_bias)
-                bar.advance()
-                if valid is None:
-                    continue
-                ndcg = validation_ndcg(self, valid)
-                bar.describe(f"bprmf: epoch {epoch} valid ndcg@10 {ndcg:.4f}")
-                if stopping.update(epoch, ndcg, lambda: (self.user_factors, self.item_factors, self.item_bias)):
-                    break
-        if stopping.snapshot is not None:
-            self.user_factors, self.item_factors, self.item_bias = stopping.snapshot
-            self.best_epoch = stopping.best_epoch
+        self.net = BPRMFNetwork(train.n_users, train.n_items, cfg.factors)
+        schedule = Schedule(cfg.lr, 0.0, cfg.epochs, cfg.patience, cfg.batch_size, cfg.seed)
+        outcome = fit_network(BPRMFTask(self, train, valid), schedule, valid is not None, self.run_options("bprmf"))
+        self.best_epoch, self.curve = outcome.best_epoch, outcome.curve
+        self.publish_factors()
 
-    def _set_weights(self, user_emb, item_emb, item_bias) -> None:
-        self.set_factors(
-            user_emb.weight.detach().numpy().copy(),
-            item_emb.weight.detach().numpy().copy(),
-            item_bias.weight.detach().numpy().copy(),
-        )
+    def publish_factors(self) -> None:
+        """Copy the network's weights into the factors that scoring reads."""
+        net = self.net
+        self.set_factors(*(w.weight.detach().cpu().numpy().copy() for w in (net.users, net.items, net.bias)))
 
     def final_config(self) -> BPRMFConfig:
         """Refit for the early-stopped number of epochs, without validation."""

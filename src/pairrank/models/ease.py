@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 
 from pairrank.data.dataset import Dataset
-from pairrank.models.base import Recommender
+from pairrank.models.base import Recommender, history_matrix
 
 
 @dataclass
@@ -21,6 +22,7 @@ class EASE(Recommender):
 
     name = "ease"
     Config = EASEConfig
+    scores_histories = True
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         x = train.matrix
@@ -32,7 +34,14 @@ class EASE(Recommender):
         self.weights = weights.astype(np.float32)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray(self.history[users] @ self.weights)
+        return self._score_indicators(self.history[users])
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return self._score_indicators(history_matrix(histories, len(self.items)))
+
+    def _score_indicators(self, x: sp.csr_matrix) -> np.ndarray:
+        """X B for rows X of a binary user x item matrix."""
+        return np.asarray(x @ self.weights)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights}

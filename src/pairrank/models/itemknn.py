@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pairrank.data.dataset import Dataset
-from pairrank.models.base import Recommender
+from pairrank.models.base import Recommender, history_matrix
 
 BLOCK = 2048
 
@@ -28,6 +28,7 @@ class ItemKNNConfig:
 class ItemKNN(Recommender):
     name = "itemknn"
     Config = ItemKNNConfig
+    scores_histories = True
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         x = train.matrix.tocsc()
@@ -55,7 +56,14 @@ class ItemKNN(Recommender):
         )
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return (self.history[users] @ self.similarity).toarray()
+        return self._score_indicators(self.history[users])
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return self._score_indicators(history_matrix(histories, len(self.items)))
+
+    def _score_indicators(self, x: sp.csr_matrix) -> np.ndarray:
+        """Scores for rows of a binary user x item matrix: summed similarities of the items they hold."""
+        return (x @ self.similarity).toarray()
 
     def _state(self) -> dict[str, np.ndarray]:
         s = self.similarity

@@ -18,12 +18,20 @@ class MostPopConfig:
 class MostPop(Recommender):
     name = "mostpop"
     Config = MostPopConfig
+    scores_histories = True
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         self.popularity = train.item_popularity.astype(np.float32)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(self.popularity, (len(users), len(self.popularity)))
+        return self._popularity_rows(len(users))
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return self._popularity_rows(len(histories))
+
+    def _popularity_rows(self, n: int) -> np.ndarray:
+        """The popularity vector repeated for n rows (a read-only view)."""
+        return np.broadcast_to(self.popularity, (n, len(self.popularity)))
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity}

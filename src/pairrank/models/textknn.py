@@ -12,7 +12,7 @@ from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.factory import make_encoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
-from pairrank.models.base import Recommender
+from pairrank.models.base import Recommender, history_matrix
 
 
 @dataclass
@@ -29,6 +29,7 @@ class TextKNN(Recommender):
     name = "textknn"
     Config = TextKNNConfig
     supports_cold_items = True
+    scores_histories = True
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         if train.item_text is None or not any(train.item_text):
@@ -38,7 +39,15 @@ class TextKNN(Recommender):
         self.profile_items = train.recent_matrix(self.config.recent) if self.config.recent > 0 else train.matrix
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        profile = np.asarray(self.profile_items[users] @ self.item_vectors)
+        return self._score_profiles(self.profile_items[users])
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        recent = [h[-self.config.recent :] if self.config.recent > 0 else h for h in histories]
+        return self._score_profiles(history_matrix(recent, len(self.items)))
+
+    def _score_profiles(self, profile_items: sp.csr_matrix) -> np.ndarray:
+        """Cosine of each item to the mean vector of each row's profile items (binary user x item rows)."""
+        profile = np.asarray(profile_items @ self.item_vectors)
         norms = np.linalg.norm(profile, axis=1, keepdims=True)
         profile = np.divide(profile, norms, out=np.zeros_like(profile), where=norms > 0)
         return profile @ self.item_vectors.T

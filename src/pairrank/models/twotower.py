@@ -3,34 +3,37 @@
 Items: MLP over the all-MiniLM-L6-v2 text vector plus a droppable id
 embedding, so an item never seen in training is scored from its text.
 Users: a causal encoder (attention, GRU or pooling) over their latest items,
-so a new user needs no retraining. Trained pair-wise (SASRec-style: at every
-history position the next item must outscore a sampled one), early-stopped
-on validation NDCG@10.
+so a new user, or a history sent at request time, needs no retraining.
+Trained SASRec-style on every user's whole history cut into windows: at each
+position the next item must outscore sampled negatives under a pair-wise
+loss (BPR, RankNet, hinge) or sampled softmax; early-stopped on validation
+NDCG@10 by the shared training loop (`pairrank.train`).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from pairrank.data.dataset import Dataset, PairIndex
-from pairrank.data.sampling import sample_uniform_negatives
+from pairrank.data.sampling import NegativeSampler
 from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.factory import make_encoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
 from pairrank.models.base import Recommender
-from pairrank.models.early_stopping import EarlyStopping
-from pairrank.models.losses import bpr_loss
+from pairrank.models.losses import make_loss
 from pairrank.models.towers import ItemTower, UserTower
 from pairrank.models.validation import validation_ndcg
-from pairrank.progress import progress_bar
+from pairrank.train.loop import Schedule, TrainingTask, fit_network
 
 SCORE_BATCH = 512
+HARD_POOL = 100  # hard negatives are drawn from each user's current top-100 non-positives
 
 
 @dataclass
@@ -47,30 +50,97 @@ class TwoTowerConfig:
     heads: int = 2
     max_history: int = 100
     dropout: float = 0.2
+    score: str = "dot"  # dot | cosine (divided by temperature)
+    temperature: float = 0.1
+    loss: str = "bpr"  # bpr | ranknet | hinge | softmax (sampled softmax)
+    negatives: str = "uniform"  # uniform | popularity | in_batch | hard
+    num_negatives: int = 1  # negatives per user and batch (in_batch uses the batch's targets)
+    margin: float = 1.0  # hinge
+    sigma: float = 1.0  # ranknet
     lr: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 128
+    batch_size: int = 128  # history windows per batch
     epochs: int = 200  # upper bound; early stopping on valid NDCG@10 picks the best
     patience: int = 10
     seed: int = 42
 
 
-class _Network(torch.nn.Module):
+class TwoTowerNetwork(nn.Module):
+    """Item tower + user tower; `forward` scores next-item targets and negatives for training."""
+
     def __init__(self, cfg: TwoTowerConfig, text: torch.Tensor):
         super().__init__()
+        if cfg.score not in ("dot", "cosine"):
+            raise ConfigError(f"unknown score {cfg.score!r}: use dot or cosine")
         self.items = ItemTower(
             text, cfg.dim, cfg.hidden, use_text=cfg.use_text, use_id=cfg.use_item_id, id_dropout=cfg.id_dropout
         )
         self.users = UserTower(cfg.user_tower, cfg.dim, cfg.max_history, cfg.layers, cfg.heads, cfg.dropout)
+        self.cosine = cfg.score == "cosine"
+        self.temperature = cfg.temperature
 
-    def states(self, sequences: torch.Tensor) -> torch.Tensor:
-        return self.users(self.items(sequences), sequences != self.items.padding)
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        vectors = self.items(items)
+        return F.normalize(vectors, dim=-1) / self.temperature if self.cosine else vectors
+
+    def user_states(self, sequences: torch.Tensor) -> torch.Tensor:
+        """[B, L] item indices (left-padded) -> [B, L, d]: the user after each position."""
+        states = self.users(self.items(sequences), sequences != self.items.padding)
+        return F.normalize(states, dim=-1) if self.cosine else states
+
+    def forward(
+        self, inputs: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs/targets [B, L], negatives [B or 1, K] -> scores [B, L] and [B, L, K]."""
+        states = self.user_states(inputs)
+        positive = (states * self.item_vectors(targets)).sum(-1)
+        negative = states @ self.item_vectors(negatives).transpose(1, 2)
+        return positive, negative
+
+
+class TwoTowerTask(TrainingTask):
+    """Next-item windows, sampled negatives and a ranking loss for the shared loop."""
+
+    def __init__(self, model: TwoTowerRanker, train: Dataset, valid: Dataset | None):
+        cfg = model.config
+        self.model, self.valid, self.network = model, valid, model.net
+        self.pad = train.n_items
+        self.windows, self.owners = train.windows(cfg.max_history, self.pad)
+        self.sampler = NegativeSampler(cfg.negatives, PairIndex(train.matrix), train.item_popularity, cfg.num_negatives)
+        self.loss_fn = make_loss(cfg.loss, sigma=cfg.sigma, margin=cfg.margin)
+        self.train_users = train.active_users()
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.windows)
+
+    def start_epoch(self, epoch: int, rng: np.random.Generator) -> None:
+        if self.sampler.needs_mining and epoch > 1:
+            top, _ = self.model.recommend(self.train_users, HARD_POOL)
+            pool = np.full((self.model.history.shape[0], HARD_POOL), -1, dtype=np.int64)
+            pool[self.train_users] = top
+            self.sampler.set_hard_pool(pool)
+
+    def loss(self, module: nn.Module, batch: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        seq, users = self.windows[batch], self.owners[batch]
+        inputs, targets = seq[:, :-1], seq[:, 1:]
+        real = (inputs != self.pad) & (targets != self.pad)
+        negatives, allowed = self.sampler.sample(users, targets[real], rng)
+        device = self.network.items.text.device
+        positive, negative = module(*(torch.from_numpy(a).to(device) for a in (inputs, targets, negatives)))
+        mask = torch.from_numpy(real).to(device)
+        allowed = torch.from_numpy(allowed).to(device).unsqueeze(1).expand_as(negative)
+        return self.loss_fn(positive[mask], negative[mask], allowed[mask])
+
+    def validate(self) -> float:
+        return validation_ndcg(self.model, self.valid)
 
 
 class TwoTowerRanker(Recommender):
     name = "twotower"
     Config = TwoTowerConfig
     supports_cold_items = True
+    scores_histories = True
     uses_validation = True
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
@@ -78,38 +148,16 @@ class TwoTowerRanker(Recommender):
         if not (cfg.use_text or cfg.use_item_id):
             raise ConfigError("twotower needs use_text or use_item_id")
         torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        self.net = _Network(cfg, torch.from_numpy(self._text_vectors(train)))
+        self.net = TwoTowerNetwork(cfg, torch.from_numpy(self._text_vectors(train)))
         self.net.items.has_id[: train.n_items] = torch.from_numpy(train.item_popularity > 0)
-        pad = train.n_items
-        self.sequences = train.sequences(cfg.max_history, pad)  # what scoring reads
-        windows = train.sequences(cfg.max_history + 1, pad)  # inputs + next-item targets
-        optimiser = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        trainable = np.flatnonzero((windows != pad).sum(axis=1) >= 2)
-        positives = PairIndex(train.matrix)
-        stopping = EarlyStopping(cfg.patience)
-        self.curve = stopping.curve
-        with progress_bar("twotower: training", total=cfg.epochs) as bar:
-            for epoch in range(1, cfg.epochs + 1):
-                self.net.train()
-                shuffled = rng.permutation(trainable)
-                for start in range(0, len(shuffled), cfg.batch_size):
-                    users = shuffled[start : start + cfg.batch_size]
-                    loss = self._batch_loss(positives, windows[users], users, rng)
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                bar.advance()
-                if valid is None:
-                    continue
-                ndcg = validation_ndcg(self, valid)
-                bar.describe(f"twotower: epoch {epoch} valid ndcg@10 {ndcg:.4f}")
-                if stopping.update(epoch, ndcg, lambda: copy.deepcopy(self.net.state_dict())):
-                    break
-        if stopping.snapshot is not None:
-            self.net.load_state_dict(stopping.snapshot)
-            self.best_epoch = stopping.best_epoch
-        self.net.eval()
+        self.sequences = train.sequences(cfg.max_history, train.n_items)  # what scoring reads
+        schedule = Schedule(cfg.lr, cfg.weight_decay, cfg.epochs, cfg.patience, cfg.batch_size, cfg.seed)
+        outcome = fit_network(self._task(train, valid), schedule, valid is not None, self.run_options("twotower"))
+        self.best_epoch, self.curve = outcome.best_epoch, outcome.curve
+        self.net.cpu()
+
+    def _task(self, train: Dataset, valid: Dataset | None) -> TwoTowerTask:
+        return TwoTowerTask(self, train, valid)
 
     def _text_vectors(self, train: Dataset) -> np.ndarray:
         if not self.config.use_text:
@@ -119,42 +167,43 @@ class TwoTowerRanker(Recommender):
         encoder = make_encoder(self.config.encoder_backend, self.config.encoder)
         return EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
 
-    def _batch_loss(
-        self, positives: PairIndex, seq: np.ndarray, users: np.ndarray, rng: np.random.Generator
-    ) -> torch.Tensor:
-        """BPR at every position: the next item must outscore a uniformly sampled non-interacted item."""
-        inputs, targets = seq[:, :-1], seq[:, 1:]
-        pad = self.net.items.padding
-        real = (inputs != pad) & (targets != pad)
-        rows = np.broadcast_to(users[:, None], targets.shape)[real]
-        negatives = np.full(targets.shape, pad, dtype=np.int64)
-        negatives[real] = sample_uniform_negatives(positives, rows, rng)
-        states = self.net.states(torch.from_numpy(inputs))
-        mask = torch.from_numpy(real)
-        positive = (states * self.net.items(torch.from_numpy(targets))).sum(-1)[mask]
-        negative = (states * self.net.items(torch.from_numpy(negatives))).sum(-1)[mask]
-        return bpr_loss(positive, negative)
-
     def final_config(self) -> TwoTowerConfig:
         return dataclasses.replace(self.config, epochs=getattr(self, "best_epoch", self.config.epochs))
 
     @torch.no_grad()
     def _score(self, users: np.ndarray) -> np.ndarray:
+        return self._score_sequences(self.sequences[users])
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        """A history sent at request time goes through the user tower like a known user's."""
+        length = self.sequences.shape[1]
+        sequences = np.full((len(histories), length), self.net.items.padding, dtype=np.int64)
+        for row, history in enumerate(histories):
+            latest = history[-length:]
+            sequences[row, length - len(latest) :] = latest
+        return self._score_sequences(sequences)
+
+    @torch.no_grad()
+    def _score_sequences(self, sequences: np.ndarray) -> np.ndarray:
+        """Scores [n, n_items] for left-padded item sequences [n, max_history]."""
         self.net.eval()
-        items = self.net.items.vectors(torch.arange(self.net.items.padding))
-        scores = []
-        for start in range(0, len(users), SCORE_BATCH):
-            seq = torch.from_numpy(self.sequences[users[start : start + SCORE_BATCH]])
-            scores.append((self.net.states(seq)[:, -1] @ items.T).numpy())
+        device = self.net.items.text.device
+        items = self.net.item_vectors(torch.arange(self.net.items.padding, device=device))
+        scores = [
+            (self.net.user_states(torch.from_numpy(sequences[s : s + SCORE_BATCH]).to(device))[:, -1] @ items.T)
+            .cpu()
+            .numpy()
+            for s in range(0, len(sequences), SCORE_BATCH)
+        ]
         return np.concatenate(scores) if scores else np.zeros((0, self.net.items.padding), dtype=np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
-        state = {f"net.{k}": v.detach().numpy() for k, v in self.net.state_dict().items()}
+        state = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
         return {**state, "sequences": self.sequences}
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         text = torch.from_numpy(state["net.items.text"][:-1])
-        self.net = _Network(self.config, text)
+        self.net = TwoTowerNetwork(self.config, text)
         self.net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")})
         self.net.eval()
         self.sequences = state["sequences"]

@@ -16,11 +16,15 @@ import scipy.sparse as sp
 
 from pairrank.data.dataset import Dataset
 from pairrank.data.idmap import IdMap
-from pairrank.data.schema import ITEM, USER
+from pairrank.data.importers import read_generic
+from pairrank.data.interactions import ColumnMap
+from pairrank.data.schema import ITEM, TIMESTAMP, USER
 from pairrank.data.split_io import Split
-from pairrank.errors import ConfigError
+from pairrank.errors import ConfigError, DataError
 from pairrank.models import registry
 from pairrank.models.base import Recommender
+
+ANONYMOUS = "history"  # user id of a history given without one (.txt file, --items)
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -59,21 +63,36 @@ class SplitData:
 
 
 def train_model(
-    data: SplitData, name: str, config: dict[str, Any] | None = None, *, final: bool = False
+    data: SplitData,
+    name: str,
+    config: dict[str, Any] | None = None,
+    *,
+    final: bool = False,
+    checkpoints: Path | None = None,
+    resume: bool = False,
 ) -> tuple[Recommender, dict]:
-    """Fit on train with early stopping/tuning on valid; with `final`, refit on train+valid."""
+    """Fit on train with early stopping/tuning on valid; with `final`, refit on train+valid.
+
+    With `checkpoints`, models trained in epochs checkpoint each phase there
+    (`select/` on train, `final/` on train+valid) and `resume` continues them.
+    """
     klass = registry.model_class(name)
     started = time.perf_counter()
     model = klass(config or {})
     info: dict[str, Any] = {"model": name, "final": final}
+
+    def fit(dataset: Dataset, valid: Dataset | None, phase: str) -> None:
+        folder = Path(checkpoints) / phase if checkpoints is not None else None
+        model.fit(dataset, valid, checkpoints=folder, resume=resume)
+
     if klass.uses_validation or not final:
         valid = data.dataset(data.split.valid) if len(data.split.valid) else None
-        model.fit(data.dataset(data.split.train), valid)
+        fit(data.dataset(data.split.train), valid, "select")
         info["curve"] = getattr(model, "curve", [])
         if final:
             model = klass(model.final_config())
     if final:
-        model.fit(data.dataset(data.split.fit_frame(final=True)))
+        fit(data.dataset(data.split.fit_frame(final=True)), None, "final")
     info["train_seconds"] = round(time.perf_counter() - started, 2)
     info["config"] = dataclasses.asdict(model.config)
     return model, info
@@ -116,16 +135,80 @@ def recommend_frame(
 ) -> pd.DataFrame:
     """Recommendations as a PROTOCOL.md frame: user_id, item_id, rank, score."""
     top, scores = model.recommend(users, k, exclude=exclude, candidates=candidates)
+    return _recs_frame(model, model.users.id_of(users), top, scores)
+
+
+def recommend_histories_frame(
+    model: Recommender,
+    user_ids: np.ndarray,
+    histories: list[np.ndarray],
+    k: int,
+    *,
+    candidates: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The PROTOCOL.md frame for histories given at request time (item indices), one per user id."""
+    top, scores = model.recommend_histories(histories, k, candidates=candidates)
+    return _recs_frame(model, np.asarray(user_ids, dtype=object), top, scores)
+
+
+def _recs_frame(model: Recommender, user_ids: np.ndarray, top: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """One row per returned item (padding dropped): user_id, item_id, rank, score."""
     valid = top >= 0
     ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
     return pd.DataFrame(
         {
-            USER: np.repeat(model.users.id_of(users), top.shape[1]).reshape(top.shape)[valid],
+            USER: np.repeat(user_ids, top.shape[1]).reshape(top.shape)[valid],
             ITEM: model.items.id_of(top[valid]),
             "rank": ranks[valid],
             "score": scores[valid],
         }
     )
+
+
+def read_histories(path: Path) -> pd.DataFrame:
+    """Histories to recommend for: user_id, item_id rows, each user's in order (oldest first).
+
+    A CSV or Parquet file has columns user_id, item_id and optionally
+    timestamp (which orders each history; file order otherwise). A .txt file
+    holds one item id per line: a single history, of user "history".
+    """
+    path = Path(path)
+    if path.suffix == ".txt":
+        if not path.exists():
+            raise DataError("file not found", path)
+        return anonymous_history(path.read_text().splitlines(), path)
+    fmt = "parquet" if path.suffix == ".parquet" else "csv"
+    frame, _ = read_generic(path, fmt, columns=ColumnMap(user_id=USER, item_id=ITEM))
+    users = pd.factorize(frame[USER])[0]
+    times = frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame else np.zeros(len(frame), dtype=np.int64)
+    return frame.iloc[np.lexsort((times, users))][[USER, ITEM]].reset_index(drop=True)
+
+
+def anonymous_history(item_ids: list[str], source: str | Path) -> pd.DataFrame:
+    """One history (user "history") from item ids, oldest first; blanks are dropped."""
+    ids = [i.strip() for i in item_ids if i.strip()]
+    if not ids:
+        raise DataError("no item ids given", source)
+    return pd.DataFrame({USER: ANONYMOUS, ITEM: ids})
+
+
+def code_histories(
+    model: Recommender, frame: pd.DataFrame, source: str | Path
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """User ids, their histories as the model's item indices, and the item ids it does not know (skipped).
+
+    A history none of whose items the model knows raises a `DataError` naming the user.
+    """
+    index = model.items.index(frame[ITEM].astype(str).to_numpy(), missing="ignore")
+    known = frame.assign(index=index)[index >= 0]
+    user_ids = pd.unique(frame[USER].astype(str))
+    empty = np.setdiff1d(user_ids, known[USER].astype(str).unique())
+    if len(empty):
+        raise DataError(f"user {empty[0]!r}: none of the history's items is in the model's catalogue", source)
+    groups = known.groupby(known[USER].astype(str), sort=False)["index"]
+    histories = [groups.get_group(user).to_numpy(dtype=np.int64) for user in user_ids]
+    unknown = pd.unique(frame[ITEM][index < 0].astype(str))
+    return user_ids.astype(object), histories, unknown
 
 
 def write_run(model: Recommender, info: dict, out: Path) -> Path:

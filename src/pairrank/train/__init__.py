@@ -1,0 +1,1 @@
+"""One training loop for the torch models: early stopping, checkpoints, resume, DDP."""

@@ -1,0 +1,206 @@
+"""The training loop shared by the torch models.
+
+Adam, seeded; each epoch shuffles the training examples into batches, calls
+the task's loss and steps; after each epoch it validates (NDCG@10 on valid),
+keeps the best weights, stops after `patience` flat epochs and writes a
+checkpoint, so `resume=True` continues a killed run and ends where an
+uninterrupted run would. Under torchrun every rank takes its share of each
+batch and DistributedDataParallel averages the gradients.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from pairrank.models.early_stopping import EarlyStopping
+from pairrank.progress import console, progress_bar
+from pairrank.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from pairrank.train.distributed import World, barrier, broadcast_float, join_world, training_device
+
+
+class TrainingTask(ABC):
+    """What a model gives the loop: a network, its examples, a loss and a validation score."""
+
+    network: nn.Module
+
+    @property
+    @abstractmethod
+    def n_examples(self) -> int:
+        """Number of training examples; batches are index arrays into them."""
+
+    @abstractmethod
+    def loss(self, module: nn.Module, batch: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """Loss of one batch. Call `module(...)` (it may be the DDP wrapper of `network`) for every forward."""
+
+    def start_epoch(self, epoch: int, rng: np.random.Generator) -> None:
+        """Hook before each epoch (e.g. mining hard negatives)."""
+
+    @abstractmethod
+    def validate(self) -> float:
+        """Validation NDCG@10 of the current weights."""
+
+
+@dataclass
+class Schedule:
+    lr: float
+    weight_decay: float
+    epochs: int
+    patience: int
+    batch_size: int
+    seed: int
+
+
+@dataclass
+class RunOptions:
+    """How a fit is run, as opposed to what it learns."""
+
+    checkpoints: Path | None = None  # folder for the per-epoch checkpoint
+    resume: bool = False
+    on_epoch: Callable[[int, float], None] | None = None
+    description: str = "training"
+
+
+@dataclass
+class Outcome:
+    best_epoch: int
+    curve: list[float] = field(default_factory=list)
+
+
+def fit_network(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOptions) -> Outcome:
+    """Fit `task.network`; on return it holds the best weights (the last ones without validation).
+
+    Runs with torch's deterministic algorithms, so a seed (and a resumed run) gives the same weights.
+    """
+    with deterministic_algorithms():
+        return _fit(task, schedule, validate, options)
+
+
+@contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Deterministic kernels (multi-threaded CPU scatter-adds otherwise vary in the last bits), then restore."""
+    before, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def _fit(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOptions) -> Outcome:
+    world = join_world()
+    device = training_device(world)
+    network = task.network.to(device)
+    module = _wrap(network, world, device)
+    optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
+    stopping = EarlyStopping(schedule.patience)
+    start = 1
+    state = load_checkpoint(options.checkpoints) if options.resume and options.checkpoints else None
+    if state is not None:
+        start = _restore(state, network, optimiser, stopping)
+        if world.is_main:
+            console.print(f"{options.description}: resuming after epoch {state.epoch}")
+        if state.finished:
+            return _finish(network, stopping, validate, state.epoch)
+    last = start - 1
+    with progress_bar(options.description, total=schedule.epochs, enabled=world.is_main) as bar:
+        bar.advance(start - 1)
+        for epoch in range(start, schedule.epochs + 1):
+            order = np.random.default_rng([schedule.seed, epoch]).permutation(task.n_examples)  # same on all ranks
+            sample_rng = np.random.default_rng([schedule.seed, epoch, world.rank])  # this rank's negatives
+            torch.manual_seed(schedule.seed * 1_000_003 + epoch * 101 + world.rank)  # dropout
+            task.start_epoch(epoch, sample_rng)
+            network.train()
+            for batch in _batches(order, schedule.batch_size, world):
+                loss = task.loss(module, batch, sample_rng)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            network.eval()
+            last = epoch
+            bar.advance()
+            stop = False
+            if validate:
+                score = broadcast_float(task.validate() if world.is_main else 0.0, world, device)
+                bar.describe(f"{options.description}: epoch {epoch} valid ndcg@10 {score:.4f}")
+                stop = stopping.update(epoch, score, lambda: copy.deepcopy(network.state_dict()))
+                if options.on_epoch is not None:
+                    options.on_epoch(epoch, score)
+            finished = stop or epoch == schedule.epochs
+            if options.checkpoints is not None and world.is_main:
+                save_checkpoint(
+                    options.checkpoints,
+                    _state(epoch, network, optimiser, stopping, finished),
+                )
+            barrier(world)
+            if stop:
+                break
+    return _finish(network, stopping, validate, last)
+
+
+def _wrap(network: nn.Module, world: World, device: torch.device) -> nn.Module:
+    if not world.distributed:
+        return network
+    return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _batches(order: np.ndarray, batch_size: int, world: World):
+    """This rank's share of each global batch (a last batch too small to share is dropped)."""
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        if len(batch) >= world.size:
+            yield batch[world.rank :: world.size]
+
+
+def _finish(network: nn.Module, stopping: EarlyStopping, validate: bool, last_epoch: int) -> Outcome:
+    network.eval()
+    if validate and stopping.snapshot is not None:
+        network.load_state_dict(stopping.snapshot)
+        return Outcome(stopping.best_epoch, stopping.curve)
+    return Outcome(last_epoch, stopping.curve)
+
+
+def _state(
+    epoch: int,
+    network: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    stopping: EarlyStopping,
+    finished: bool,
+) -> TrainingState:
+    return TrainingState(
+        epoch=epoch,
+        network=network.state_dict(),
+        optimiser=optimiser.state_dict(),
+        best=stopping.snapshot,
+        best_epoch=stopping.best_epoch,
+        curve=list(stopping.curve),
+        finished=finished,
+    )
+
+
+def _restore(
+    state: TrainingState,
+    network: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    stopping: EarlyStopping,
+) -> int:
+    """Load `state` into the live objects; returns the first epoch still to run."""
+    device = next(network.parameters()).device
+    network.load_state_dict(state.network)
+    optimiser.load_state_dict(state.optimiser)
+    stopping.curve[:] = state.curve
+    stopping.best_epoch = state.best_epoch
+    stopping.snapshot = {k: v.to(device) for k, v in state.best.items()} if state.best is not None else None
+    return state.epoch + 1
