@@ -94,3 +94,17 @@ def test_windows_cover_every_target_once():
     letters = [[items.id_of(np.array([i]))[0] if i >= 0 else "-" for i in w] for w in windows]
     assert letters == [["c", "d", "e"], ["a", "b", "c"]]  # newest window first; "v" (one item) has none
     assert owners.tolist() == [0, 0]
+
+
+def test_sampled_softmax_correction_is_the_expected_count_of_each_item(positives):
+    popularity = np.zeros(60)
+    popularity[:30] = 9.0
+    uniform = NegativeSampler("uniform", positives, popularity, num_negatives=6)
+    np.testing.assert_allclose(uniform.log_expected_count(np.array([[3, 40]])), np.log(6 / 60))
+    popular = NegativeSampler("popularity", positives, popularity, num_negatives=6)
+    weights = (popularity + 1.0) ** 0.75
+    expected = np.log(6 * weights[[3, 40]] / weights.sum())
+    np.testing.assert_allclose(popular.log_expected_count(np.array([[3, 40]]))[0], expected, rtol=1e-5)
+    full = NegativeSampler("all", positives, popularity, num_negatives=1)
+    negatives, allowed = full.sample(np.array([0]), np.array([1]), np.random.default_rng(0))
+    assert negatives.shape == (1, 60) and allowed[0].sum() == 30 and not full.log_expected_count(negatives).any()

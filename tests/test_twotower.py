@@ -48,7 +48,7 @@ def test_save_load_gives_identical_scores(fitted, tmp_path):
     np.testing.assert_allclose(loaded.score(np.arange(8)), model.score(np.arange(8)), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["attention", "gru", "pooling"])
+@pytest.mark.parametrize("kind", ["attention", "hybrid", "gru", "pooling"])
 def test_user_towers_are_causal(kind):
     torch.manual_seed(0)
     tower = UserTower(kind, dim=8, max_len=6, layers=1, heads=2, dropout=0.0).eval()
@@ -62,10 +62,32 @@ def test_user_towers_are_causal(kind):
     assert not torch.allclose(before[:, 5], after[:, 5])
 
 
+def test_attention_ignores_left_padding():
+    torch.manual_seed(0)
+    tower = UserTower("attention", dim=8, max_len=6, layers=2, heads=2, dropout=0.0).eval()
+    items = torch.randn(1, 2, 8)
+    long = torch.cat([torch.randn(1, 4, 8), items], dim=1)  # padding rows hold noise: it must not leak
+    short = torch.cat([torch.zeros(1, 1, 8), items], dim=1)
+    with torch.no_grad():
+        a = tower(long, torch.tensor([[False] * 4 + [True] * 2]))
+        b = tower(short, torch.tensor([[False, True, True]]))
+    torch.testing.assert_close(a[:, -2:], b[:, -2:])
+
+
 def test_id_only_and_text_only_variants_train(cold_data):
     for options in ({"use_text": False}, {"use_item_id": False, "user_tower": "gru"}):
         model, _ = train_model(cold_data, "twotower", {**SMALL, **options, "epochs": 1})
         assert np.isfinite(model.score(np.arange(3))).all()
+
+
+def test_user_id_vectors_shift_known_users_only(cold_data, tmp_path):
+    model, _ = train_model(cold_data, "twotower", {**SMALL, "use_user_id": True, "epochs": 1})
+    model.net.user_ids.weight.data += 1.0  # make the user part visible
+    history = model.sequences[0][model.sequences[0] != model.net.items.padding]
+    known, anonymous = model.score(np.array([0]))[0], model._score_histories([history])[0]
+    assert not np.allclose(known, anonymous)
+    model.save(tmp_path / "uid")
+    np.testing.assert_allclose(Recommender.load(tmp_path / "uid").score(np.array([0]))[0], known, rtol=1e-5)
     with pytest.raises(ConfigError):
         train_model(cold_data, "twotower", {**SMALL, "use_text": False, "use_item_id": False})
 

@@ -13,7 +13,7 @@ from pairrank.data.dataset import PairIndex
 from pairrank.errors import ConfigError
 
 MAX_RESAMPLE_ROUNDS = 20
-NEGATIVE_KINDS = ("uniform", "popularity", "in_batch", "hard")
+NEGATIVE_KINDS = ("all", "uniform", "popularity", "in_batch", "hard")
 POPULARITY_EXPONENT = 0.75  # word2vec-style smoothing of the popularity distribution
 
 
@@ -29,7 +29,10 @@ def sample_uniform_negatives(positives: PairIndex, users: np.ndarray, rng: np.ra
 
 
 class NegativeSampler:
-    """Uniform, popularity-weighted, in-batch or hard negatives (hard = half mined, half uniform).
+    """All items, uniform, popularity-weighted, in-batch or hard negatives (hard = half mined, half uniform).
+
+    "all" makes every item a candidate negative: with the softmax loss that is
+    the full softmax over the catalogue; `num_negatives` is then ignored.
 
     Hard negatives come from `set_hard_pool`: each user's current top-ranked
     non-positive items, mined by the model once per epoch.
@@ -57,7 +60,9 @@ class NegativeSampler:
 
     def sample(self, users: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Negatives [B or 1, K] and their validity mask [B, K] for `users` [B] whose positives are `targets`."""
-        if self.kind == "in_batch":
+        if self.kind == "all":
+            negatives = np.arange(self.positives.n_items)[None, :]
+        elif self.kind == "in_batch":
             negatives = np.unique(targets)[None, :]
         elif self.kind == "popularity":
             negatives = self._resample(users, lambda n: self._popular(n, rng))
@@ -68,6 +73,20 @@ class NegativeSampler:
         shape = (len(users), negatives.shape[1])
         clash = self.positives.contains(np.broadcast_to(users[:, None], shape), np.broadcast_to(negatives, shape))
         return negatives, ~clash & (np.broadcast_to(negatives, shape) >= 0)
+
+    def log_expected_count(self, negatives: np.ndarray) -> np.ndarray:
+        """log(K q(j)): how often each sampled item is expected among K draws (the sampled-softmax correction).
+
+        Subtracting it from a negative's logit makes the sampled softmax estimate
+        the full softmax over the catalogue. Zero where no sampling happens
+        ("all") or the distribution is not fixed ("in_batch", "hard").
+        """
+        if self.kind == "uniform":
+            return np.full(negatives.shape, np.log(self.num / self.positives.n_items), dtype=np.float32)
+        if self.kind == "popularity":
+            probability = np.diff(self.cumulative, prepend=0.0)[np.maximum(negatives, 0)]
+            return np.log(self.num * probability).astype(np.float32)
+        return np.zeros(negatives.shape, dtype=np.float32)
 
     def _popular(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.minimum(np.searchsorted(self.cumulative, rng.random(n)), len(self.cumulative) - 1)

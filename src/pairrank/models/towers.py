@@ -55,14 +55,14 @@ class ItemTower(nn.Module):
 class UserTower(nn.Module):
     """Causal encoder over a user's item-vector sequence: the state at position t sees items 0..t.
 
-    `kind`: "attention" (SASRec-style Transformer), "gru", or "pooling"
-    (running mean of the history).
+    `kind`: "attention" (SASRec-style Transformer), "hybrid" (attention plus
+    the running mean of the history), "gru", or "pooling" (the running mean alone).
     """
 
     def __init__(self, kind: str, dim: int, max_len: int, layers: int, heads: int, dropout: float):
         super().__init__()
         self.kind = kind
-        if kind == "attention":
+        if kind in ("attention", "hybrid"):
             self.position = nn.Embedding(max_len, dim)
             layer = nn.TransformerEncoderLayer(
                 dim, heads, dim_feedforward=2 * dim, dropout=dropout, batch_first=True, norm_first=True
@@ -72,18 +72,26 @@ class UserTower(nn.Module):
         elif kind == "gru":
             self.gru = nn.GRU(dim, dim, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         elif kind != "pooling":
-            raise ValueError(f"unknown user tower {kind!r}: use attention, gru or pooling")
+            raise ValueError(f"unknown user tower {kind!r}: use attention, hybrid, gru or pooling")
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """vectors [B, L, d] (left-padded), mask [B, L] True at real items -> states [B, L, d]."""
         x = self.dropout(vectors) * mask.unsqueeze(-1)
-        if self.kind == "pooling":
-            counts = mask.cumsum(dim=1).clamp(min=1).unsqueeze(-1)
-            return x.cumsum(dim=1) / counts
         if self.kind == "gru":
             return self.gru(x)[0]
-        length = x.shape[1]
-        x = x + self.position.weight[-length:]  # right-aligned: the latest item always has the last position
-        causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=x.device), diagonal=1)
-        return self.norm(self.encoder(x, mask=causal))
+        pooled = x.cumsum(dim=1) / mask.cumsum(dim=1).clamp(min=1).unsqueeze(-1)
+        if self.kind == "pooling":
+            return pooled
+        length = x.shape[1]  # positions are right-aligned: the latest item always has the last one
+        attended = self.norm(self.encoder(x + self.position.weight[-length:], mask=self._attention_mask(mask)))
+        return attended + pooled if self.kind == "hybrid" else attended
+
+    def _attention_mask(self, real: torch.Tensor) -> torch.Tensor:
+        """[B * heads, L, L], True = may not attend: the future and padding (each position still sees itself,
+        so padding rows never attend to nothing)."""
+        length = real.shape[1]
+        future = torch.triu(torch.ones(length, length, dtype=torch.bool, device=real.device), diagonal=1)
+        itself = torch.eye(length, dtype=torch.bool, device=real.device)
+        blocked = future | (~real.unsqueeze(1) & ~itself)  # [B, L, L]
+        return blocked.repeat_interleave(self.encoder.layers[0].self_attn.num_heads, dim=0)

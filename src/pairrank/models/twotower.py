@@ -43,7 +43,8 @@ class TwoTowerConfig:
     use_text: bool = True
     use_item_id: bool = True
     id_dropout: float = 0.2  # chance of hiding an item's id embedding during training
-    user_tower: str = "attention"  # attention | gru | pooling
+    user_tower: str = "hybrid"  # hybrid (attention + running mean) | attention | gru | pooling
+    use_user_id: bool = False  # add a learned user-id vector for users seen in training
     dim: int = 64
     hidden: int = 256
     layers: int = 2
@@ -52,23 +53,24 @@ class TwoTowerConfig:
     dropout: float = 0.2
     score: str = "dot"  # dot | cosine (divided by temperature)
     temperature: float = 0.1
-    loss: str = "bpr"  # bpr | ranknet | hinge | softmax (sampled softmax)
-    negatives: str = "uniform"  # uniform | popularity | in_batch | hard
-    num_negatives: int = 1  # negatives per user and batch (in_batch uses the batch's targets)
+    loss: str = "softmax"  # softmax (sampled softmax) | bpr | ranknet | hinge
+    logq: bool = True  # softmax: correct sampled logits by log(K q(j)) so they estimate the full softmax
+    negatives: str = "uniform"  # uniform | popularity | in_batch | hard | all
+    num_negatives: int = 256  # per history window (in_batch and all ignore it)
     margin: float = 1.0  # hinge
     sigma: float = 1.0  # ranknet
     lr: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 128  # history windows per batch
-    epochs: int = 200  # upper bound; early stopping on valid NDCG@10 picks the best
-    patience: int = 10
+    batch_size: int = 32  # history windows per batch
+    epochs: int = 40  # upper bound; early stopping on valid NDCG@10 picks the best
+    patience: int = 8
     seed: int = 42
 
 
 class TwoTowerNetwork(nn.Module):
     """Item tower + user tower; `forward` scores next-item targets and negatives for training."""
 
-    def __init__(self, cfg: TwoTowerConfig, text: torch.Tensor):
+    def __init__(self, cfg: TwoTowerConfig, text: torch.Tensor, n_users: int):
         super().__init__()
         if cfg.score not in ("dot", "cosine"):
             raise ConfigError(f"unknown score {cfg.score!r}: use dot or cosine")
@@ -76,6 +78,9 @@ class TwoTowerNetwork(nn.Module):
             text, cfg.dim, cfg.hidden, use_text=cfg.use_text, use_id=cfg.use_item_id, id_dropout=cfg.id_dropout
         )
         self.users = UserTower(cfg.user_tower, cfg.dim, cfg.max_history, cfg.layers, cfg.heads, cfg.dropout)
+        self.user_ids = nn.Embedding(n_users, cfg.dim) if cfg.use_user_id else None
+        if self.user_ids is not None:
+            nn.init.normal_(self.user_ids.weight, std=0.02)
         self.cosine = cfg.score == "cosine"
         self.temperature = cfg.temperature
 
@@ -83,19 +88,31 @@ class TwoTowerNetwork(nn.Module):
         vectors = self.items(items)
         return F.normalize(vectors, dim=-1) / self.temperature if self.cosine else vectors
 
-    def user_states(self, sequences: torch.Tensor) -> torch.Tensor:
-        """[B, L] item indices (left-padded) -> [B, L, d]: the user after each position."""
+    def user_states(self, sequences: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, L] item indices (left-padded) -> [B, L, d]: the user after each position.
+
+        `users` (indices of users seen in training) adds their id vectors, when the model has them."""
         states = self.users(self.items(sequences), sequences != self.items.padding)
+        if self.user_ids is not None and users is not None:
+            states = states + self.user_ids(users).unsqueeze(1)
         return F.normalize(states, dim=-1) if self.cosine else states
 
     def forward(
-        self, inputs: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        real: torch.Tensor,
+        negatives: torch.Tensor,
+        users: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs/targets [B, L], negatives [B or 1, K] -> scores [B, L] and [B, L, K]."""
-        states = self.user_states(inputs)
-        positive = (states * self.item_vectors(targets)).sum(-1)
-        negative = states @ self.item_vectors(negatives).transpose(1, 2)
-        return positive, negative
+        """Scores at the `real` positions [B, L] of next-item `targets` [B, L] after `inputs` [B, L] of
+        `users` [B], and of `negatives` [B, K] (per window) or [1, K] (shared): -> [P] and [P, K]."""
+        states = self.user_states(inputs, users)
+        positive = (states[real] * self.item_vectors(targets[real])).sum(-1)
+        vectors = self.item_vectors(negatives)
+        if len(negatives) == 1:  # shared: one [P, d] x [d, K] product, no [B, L, K] block
+            return positive, states[real] @ vectors[0].T
+        return positive, (states @ vectors.transpose(1, 2))[real]
 
 
 class TwoTowerTask(TrainingTask):
@@ -108,6 +125,7 @@ class TwoTowerTask(TrainingTask):
         self.windows, self.owners = train.windows(cfg.max_history, self.pad)
         self.sampler = NegativeSampler(cfg.negatives, PairIndex(train.matrix), train.item_popularity, cfg.num_negatives)
         self.loss_fn = make_loss(cfg.loss, sigma=cfg.sigma, margin=cfg.margin)
+        self.correct_logits = cfg.loss == "softmax" and cfg.logq
         self.train_users = train.active_users()
 
     @property
@@ -127,10 +145,13 @@ class TwoTowerTask(TrainingTask):
         real = (inputs != self.pad) & (targets != self.pad)
         negatives, allowed = self.sampler.sample(users, targets[real], rng)
         device = self.network.items.text.device
-        positive, negative = module(*(torch.from_numpy(a).to(device) for a in (inputs, targets, negatives)))
-        mask = torch.from_numpy(real).to(device)
-        allowed = torch.from_numpy(allowed).to(device).unsqueeze(1).expand_as(negative)
-        return self.loss_fn(positive[mask], negative[mask], allowed[mask])
+        arrays = (inputs, targets, real, negatives, users)
+        positive, negative = module(*(torch.from_numpy(a).to(device) for a in arrays))
+        window = np.nonzero(real)[0]  # each position takes its window's row of negatives
+        if self.correct_logits:
+            correction = self.sampler.log_expected_count(negatives)
+            negative = negative - torch.from_numpy(correction[window if len(correction) > 1 else [0]]).to(device)
+        return self.loss_fn(positive, negative, torch.from_numpy(allowed[window]).to(device))
 
     def validate(self) -> float:
         return validation_ndcg(self.model, self.valid)
@@ -148,7 +169,7 @@ class TwoTowerRanker(Recommender):
         if not (cfg.use_text or cfg.use_item_id):
             raise ConfigError("twotower needs use_text or use_item_id")
         torch.manual_seed(cfg.seed)
-        self.net = TwoTowerNetwork(cfg, torch.from_numpy(self._text_vectors(train)))
+        self.net = TwoTowerNetwork(cfg, torch.from_numpy(self._text_vectors(train)), train.n_users)
         self.net.items.has_id[: train.n_items] = torch.from_numpy(train.item_popularity > 0)
         self.sequences = train.sequences(cfg.max_history, train.n_items)  # what scoring reads
         schedule = Schedule(cfg.lr, cfg.weight_decay, cfg.epochs, cfg.patience, cfg.batch_size, cfg.seed)
@@ -172,7 +193,7 @@ class TwoTowerRanker(Recommender):
 
     @torch.no_grad()
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return self._score_sequences(self.sequences[users])
+        return self._score_sequences(self.sequences[users], users)
 
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
         """A history sent at request time goes through the user tower like a known user's."""
@@ -184,17 +205,17 @@ class TwoTowerRanker(Recommender):
         return self._score_sequences(sequences)
 
     @torch.no_grad()
-    def _score_sequences(self, sequences: np.ndarray) -> np.ndarray:
-        """Scores [n, n_items] for left-padded item sequences [n, max_history]."""
+    def _score_sequences(self, sequences: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
+        """Scores [n, n_items] for left-padded item sequences [n, max_history] (of known `users`, if given)."""
         self.net.eval()
         device = self.net.items.text.device
         items = self.net.item_vectors(torch.arange(self.net.items.padding, device=device))
-        scores = [
-            (self.net.user_states(torch.from_numpy(sequences[s : s + SCORE_BATCH]).to(device))[:, -1] @ items.T)
-            .cpu()
-            .numpy()
-            for s in range(0, len(sequences), SCORE_BATCH)
-        ]
+        scores = []
+        for start in range(0, len(sequences), SCORE_BATCH):
+            rows = slice(start, start + SCORE_BATCH)
+            batch_users = None if users is None else torch.from_numpy(users[rows]).to(device)
+            states = self.net.user_states(torch.from_numpy(sequences[rows]).to(device), batch_users)
+            scores.append((states[:, -1] @ items.T).cpu().numpy())
         return np.concatenate(scores) if scores else np.zeros((0, self.net.items.padding), dtype=np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -203,7 +224,7 @@ class TwoTowerRanker(Recommender):
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         text = torch.from_numpy(state["net.items.text"][:-1])
-        self.net = TwoTowerNetwork(self.config, text)
+        self.net = TwoTowerNetwork(self.config, text, len(self.users))
         self.net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")})
         self.net.eval()
         self.sequences = state["sequences"]

@@ -86,7 +86,8 @@ def _twotower(trial: optuna.Trial) -> dict[str, Any]:
         "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
         "max_history": trial.suggest_categorical("max_history", [20, 50, 100, 200]),
         "id_dropout": trial.suggest_float("id_dropout", 0.0, 0.5),
-        "num_negatives": trial.suggest_int("num_negatives", 1, 64, log=True),
+        "num_negatives": trial.suggest_int("num_negatives", 1, 512, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
         "loss": trial.suggest_categorical("loss", ["bpr", "softmax"]),
     }
 
