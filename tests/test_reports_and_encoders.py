@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 from typer.testing import CliRunner
@@ -62,6 +64,18 @@ def test_packaged_model_resolves_to_a_local_folder_and_any_path_loads(tmp_path):
     np.testing.assert_allclose(by_path, by_name, atol=1e-6)
     similar = SentenceEncoder().encode(["Star Wars. Sci-Fi, space", "Star Trek. Sci-Fi, space", "Pride and Prejudice"])
     assert similar[0] @ similar[1] > similar[0] @ similar[2]
+
+
+def test_a_plain_hugging_face_folder_loads_with_mean_pooling(tmp_path):
+    """A bare transformer folder (no sentence-transformers files) gets mean pooling, which is how
+    all-MiniLM-L6-v2 pools, so it must reproduce the packaged model's vectors."""
+    packaged = Path(resolve_model("all-MiniLM-L6-v2"))
+    plain = tmp_path / "plain-bert"
+    plain.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        shutil.copy(packaged / name, plain / name)
+    texts = ["space opera with robots", "a quiet romance in Paris"]
+    np.testing.assert_allclose(SentenceEncoder(str(plain)).encode(texts), SentenceEncoder().encode(texts), atol=1e-5)
 
 
 def test_item_text_joins_non_empty_fields():

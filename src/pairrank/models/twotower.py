@@ -126,6 +126,7 @@ class TwoTowerTask(TrainingTask):
         self.sampler = NegativeSampler(cfg.negatives, PairIndex(train.matrix), train.item_popularity, cfg.num_negatives)
         self.loss_fn = make_loss(cfg.loss, sigma=cfg.sigma, margin=cfg.margin)
         self.correct_logits = cfg.loss == "softmax" and cfg.logq
+        self.full_softmax = cfg.loss == "softmax" and cfg.negatives == "all"
         self.train_users = train.active_users()
 
     @property
@@ -147,6 +148,8 @@ class TwoTowerTask(TrainingTask):
         device = self.network.items.text.device
         arrays = (inputs, targets, real, negatives, users)
         positive, negative = module(*(torch.from_numpy(a).to(device) for a in arrays))
+        if self.full_softmax:  # every item is a class: plain cross-entropy, no masks
+            return F.cross_entropy(negative, torch.from_numpy(targets[real]).to(device))
         window = np.nonzero(real)[0]  # each position takes its window's row of negatives
         if self.correct_logits:
             correction = self.sampler.log_expected_count(negatives)
