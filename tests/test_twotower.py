@@ -88,8 +88,22 @@ def test_user_id_vectors_shift_known_users_only(cold_data, tmp_path):
     assert not np.allclose(known, anonymous)
     model.save(tmp_path / "uid")
     np.testing.assert_allclose(Recommender.load(tmp_path / "uid").score(np.array([0]))[0], known, rtol=1e-5)
-    with pytest.raises(ConfigError):
-        train_model(cold_data, "twotower", {**SMALL, "use_text": False, "use_item_id": False})
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"use_text": False, "use_item_id": False}, "needs use_text or use_item_id"),
+        ({"user_tower": "lstm"}, "unknown user_tower 'lstm'"),
+        ({"loss": "listwise"}, "unknown loss 'listwise'"),
+        ({"negatives": "random"}, "unknown negatives 'random'"),
+        ({"score": "l2"}, "unknown score 'l2'"),
+        ({"num_negatives": 0}, "num_negatives must be at least 1"),
+    ],
+)
+def test_bad_options_are_config_errors(cold_data, options, message):
+    with pytest.raises(ConfigError, match=message):
+        train_model(cold_data, "twotower", {**SMALL, **options, "epochs": 1})
 
 
 def test_a_history_sent_at_request_time_scores_like_the_known_user(fitted, cold_data):

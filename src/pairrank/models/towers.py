@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pairrank.errors import ConfigError
+
+USER_TOWERS = ("hybrid", "attention", "gru", "pooling")
+
 
 class ItemTower(nn.Module):
     """Item vector = MLP(text vector) + id embedding; either part can be switched off.
@@ -72,7 +76,7 @@ class UserTower(nn.Module):
         elif kind == "gru":
             self.gru = nn.GRU(dim, dim, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         elif kind != "pooling":
-            raise ValueError(f"unknown user tower {kind!r}: use attention, hybrid, gru or pooling")
+            raise ConfigError(f"unknown user_tower {kind!r}: use one of {list(USER_TOWERS)}")
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
