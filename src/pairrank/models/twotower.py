@@ -2,7 +2,7 @@
 
 Items: MLP over the all-MiniLM-L6-v2 text vector plus a droppable id
 embedding, so an item never seen in training is scored from its text.
-Users: a causal encoder (attention, GRU or pooling) over their latest items,
+Users: a causal encoder (GRU, attention, hybrid or pooling) over their latest items,
 so a new user, or a history sent at request time, needs no retraining.
 Trained SASRec-style on every user's whole history cut into windows: at each
 position the next item must outscore sampled negatives under a pair-wise
@@ -44,7 +44,7 @@ class TwoTowerConfig:
     use_text: bool = True
     use_item_id: bool = True
     id_dropout: float = 0.2  # chance of hiding an item's id embedding during training
-    user_tower: str = "hybrid"  # hybrid (attention + running mean) | attention | gru | pooling
+    user_tower: str = "gru"  # gru | hybrid (attention + running mean) | attention | pooling
     use_user_id: bool = False  # add a learned user-id vector for users seen in training
     dim: int = 64
     hidden: int = 256
