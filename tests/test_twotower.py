@@ -74,8 +74,8 @@ def test_attention_ignores_left_padding():
     torch.testing.assert_close(a[:, -2:], b[:, -2:])
 
 
-def test_id_only_and_text_only_variants_train(cold_data):
-    for options in ({"use_text": False}, {"use_item_id": False, "user_tower": "gru"}):
+def test_id_only_text_only_and_full_softmax_variants_train(cold_data):
+    for options in ({"use_text": False}, {"use_item_id": False, "user_tower": "attention"}, {"negatives": "all"}):
         model, _ = train_model(cold_data, "twotower", {**SMALL, **options, "epochs": 1})
         assert np.isfinite(model.score(np.arange(3))).all()
 

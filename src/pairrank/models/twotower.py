@@ -158,11 +158,14 @@ class TwoTowerTask(TrainingTask):
         seq, users = self.windows[batch], self.owners[batch]
         inputs, targets = seq[:, :-1], seq[:, 1:]
         real = (inputs != self.pad) & (targets != self.pad)
-        negatives, allowed = self.sampler.sample(users, targets[real], rng)
+        if self.full_softmax:  # every item is a class: plain cross-entropy, no sampling and no masks
+            negatives, allowed = np.arange(self.pad)[None, :], None
+        else:
+            negatives, allowed = self.sampler.sample(users, targets[real], rng)
         device = self.network.items.text.device
         arrays = (inputs, targets, real, negatives, users)
         positive, negative = module(*(torch.from_numpy(a).to(device) for a in arrays))
-        if self.full_softmax:  # every item is a class: plain cross-entropy, no masks
+        if allowed is None:
             return F.cross_entropy(negative, torch.from_numpy(targets[real]).to(device))
         window = np.nonzero(real)[0]  # each position takes its window's row of negatives
         if self.correct_logits:
