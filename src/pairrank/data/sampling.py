@@ -7,6 +7,8 @@ False where a sampled item is one of that user's own items.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pairrank.data.dataset import PairIndex
@@ -17,15 +19,20 @@ NEGATIVE_KINDS = ("all", "uniform", "popularity", "in_batch", "hard")
 POPULARITY_EXPONENT = 0.75  # word2vec-style smoothing of the popularity distribution
 
 
-def sample_uniform_negatives(positives: PairIndex, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One item per user drawn uniformly from the items that user has not interacted with."""
-    negatives = rng.integers(0, positives.n_items, size=len(users))
+def draw_avoiding_positives(positives: PairIndex, users: np.ndarray, draw: Callable[[int], np.ndarray]) -> np.ndarray:
+    """One item per entry of `users` from `draw(n)`, redrawn (a bounded number of times) where it is that user's own."""
+    negatives = draw(len(users))
     for _ in range(MAX_RESAMPLE_ROUNDS):
         clash = positives.contains(users, negatives)
         if not clash.any():
             break
-        negatives[clash] = rng.integers(0, positives.n_items, size=int(clash.sum()))
+        negatives[clash] = draw(int(clash.sum()))
     return negatives
+
+
+def sample_uniform_negatives(positives: PairIndex, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One item per user drawn uniformly from the items that user has not interacted with."""
+    return draw_avoiding_positives(positives, users, lambda n: rng.integers(0, positives.n_items, size=n))
 
 
 class NegativeSampler:
@@ -91,16 +98,10 @@ class NegativeSampler:
     def _popular(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.minimum(np.searchsorted(self.cumulative, rng.random(n)), len(self.cumulative) - 1)
 
-    def _resample(self, users: np.ndarray, draw) -> np.ndarray:
-        """[B, K] draws per user, redrawn (a bounded number of times) where they hit the user's own items."""
+    def _resample(self, users: np.ndarray, draw: Callable[[int], np.ndarray]) -> np.ndarray:
+        """[B, K] draws per user, avoiding the user's own items."""
         rows = np.repeat(users, self.num)
-        negatives = draw(len(rows))
-        for _ in range(MAX_RESAMPLE_ROUNDS):
-            clash = self.positives.contains(rows, negatives)
-            if not clash.any():
-                break
-            negatives[clash] = draw(int(clash.sum()))
-        return negatives.reshape(len(users), self.num)
+        return draw_avoiding_positives(self.positives, rows, draw).reshape(len(users), self.num)
 
     def _hard(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         uniform = self._resample(users, lambda n: rng.integers(0, self.positives.n_items, size=n))
