@@ -1,10 +1,12 @@
 """TwoTower against the baselines and peers on ml-latest-small, plus its ablations and wall time.
 
-    .venv/bin/python benchmarks/twotower.py [--parts side,ablation,wall] [--protocols loo,temporal80,cold_items]
+    .venv/bin/python benchmarks/twotower.py [--parts side,ablation,wall,seeds] [--protocols loo,temporal80,cold_items]
 
 side:     every model with its default config, early-stopped on valid, refit on train+valid, scored on test
           with PairRank's evaluator (full ranking; cold_items ranks the withheld candidates only).
 ablation: TwoTower variants on the loo split, each scored by its best validation NDCG@10 (no test data used).
+seeds:    the default TwoTower refit and tested with other seeds on loo and temporal80, beside EASE (deterministic):
+          how much of a gap between them is seed noise.
 wall:     `pairrank train --model twotower --final` + `pairrank recommend` as a user runs them, empty embedding
           cache included, timed end to end.
 Writes benchmarks/results/twotower.md (and per-protocol reports under runs/bench-twotower/).
@@ -21,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from machine import describe
 
 from pairrank.data.importers import load_dataset
@@ -29,12 +32,15 @@ from pairrank.pipeline.benchmark import run_benchmark
 from pairrank.pipeline.runs import SplitData, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "twotower.md"
 PEERS = ["ease", "bprmf", "itemknn", "implicit-bpr", "implicit-als", "lightfm", "textknn", "mostpop"]
 CLAIM_PEERS = ["ease", "bprmf", "itemknn", "implicit-bpr", "implicit-als"]  # the issue's bar
 COLD_MODELS = ["mostpop", "textknn", "twotower"]
+SEEDS = (1, 2, 3)  # besides the default 42 of the side-by-side run
 METRICS = ("ndcg@10", "recall@10", "map@10", "mrr@10", "ndcg@20", "recall@20", "coverage@10")
-ABLATIONS = {  # the default is text+id, sampled softmax, uniform negatives, hybrid user tower
-    "default (text+id, softmax, uniform, hybrid)": {},
+ABLATIONS = {  # the default: text+id, sampled softmax, uniform negatives, GRU user tower, weight average
+    "default (text+id, softmax, uniform, gru, ema 0.98)": {},
+    "no weight average (ema_decay 0)": {"ema_decay": 0.0},
     "text only (no item ids)": {"use_item_id": False},
     "id only (no text)": {"use_text": False},
     "loss: bpr (1 negative)": {"loss": "bpr", "num_negatives": 1},
@@ -42,7 +48,7 @@ ABLATIONS = {  # the default is text+id, sampled softmax, uniform negatives, hyb
     "negatives: popularity": {"negatives": "popularity"},
     "negatives: hard": {"negatives": "hard"},
     "user tower: attention": {"user_tower": "attention"},
-    "user tower: gru": {"user_tower": "gru"},
+    "user tower: hybrid (attention + running mean)": {"user_tower": "hybrid"},
     "user tower: pooling": {"user_tower": "pooling"},
     "learning rate 0.001 (instead of 0.012)": {"lr": 0.001},
 }
@@ -103,6 +109,34 @@ def ablations(work: Path) -> list[str]:
     return lines + ["", "Learning curves (valid NDCG@10 per epoch):", "", *curves, ""]
 
 
+def seed_spread(raw, protocols: list[str], work: Path) -> list[str]:
+    lines = [
+        "## Seeds (test NDCG@10; the default TwoTower refit on train+valid with other seeds, beside EASE)",
+        "",
+        "| protocol | EASE | " + " | ".join(f"seed {s}" for s in SEEDS) + " | mean | sd | seeds >= EASE |",
+        "|---|---|" + "---|" * (len(SEEDS) + 3),
+    ]
+    for protocol in (p for p in protocols if p != "cold_items"):
+        split_dir = work / f"split-{protocol}"
+        make_split(raw, protocol, split_dir)
+        ease = run_benchmark(split_dir, ["ease"], work / "seeds" / protocol)[0]["ndcg@10"]
+        scores = np.array(
+            [
+                run_benchmark(
+                    split_dir, ["twotower"], work / "seeds" / f"{protocol}-{seed}", configs={"twotower": {"seed": seed}}
+                )[0]["ndcg@10"]
+                for seed in SEEDS
+            ]
+        )
+        cells = " | ".join(f"{v:.4f}" for v in scores)
+        lines.append(
+            f"| {protocol} | {ease:.4f} | {cells} | {scores.mean():.4f} | {scores.std(ddof=1):.4f} "
+            f"| {(scores >= ease).sum()} of {len(SEEDS)} |"
+        )
+        print(lines[-1], flush=True)
+    return lines + [""]
+
+
 def wall_time(work: Path) -> list[str]:
     """The default TwoTower as a user runs it: train (with refit) then recommend, from an empty embedding cache."""
     pairrank = [sys.executable, "-m", "pairrank"]
@@ -135,7 +169,7 @@ def main() -> None:
     parser.add_argument("--parts", default="side,ablation,wall")
     parser.add_argument("--protocols", default="loo,temporal80,cold_items")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-twotower")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "twotower.md")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     parts = args.parts.split(",")
     raw = load_dataset(ROOT / "datasets" / "ml-latest-small", "movielens")
@@ -144,7 +178,8 @@ def main() -> None:
     lines = [
         "# TwoTower on ml-latest-small",
         "",
-        f"Command: `.venv/bin/python benchmarks/twotower.py --parts {args.parts} --protocols {args.protocols}`  ",
+        f"Command: `.venv/bin/python benchmarks/twotower.py --parts {args.parts} --protocols {args.protocols}"
+        f"{'' if args.out.resolve() == DEFAULT_OUT else f' --out {args.out}'}`  ",
         f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
     ]
@@ -154,6 +189,8 @@ def main() -> None:
         lines += ablations(args.work)
     if "wall" in parts:
         lines += wall_time(args.work)
+    if "seeds" in parts:
+        lines += seed_spread(raw, args.protocols.split(","), args.work)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 

@@ -17,7 +17,16 @@ from safetensors.numpy import load_file
 
 from pairrank.train.checkpoint import load_checkpoint
 
-SMALL = {"epochs": 6, "patience": 6, "max_history": 20, "dim": 16, "hidden": 32, "layers": 1, "lr": 0.005}
+SMALL = {
+    "epochs": 6,
+    "patience": 6,
+    "max_history": 20,
+    "dim": 16,
+    "hidden": 32,
+    "layers": 1,
+    "lr": 0.005,
+    "ema_decay": 0.9,
+}
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 

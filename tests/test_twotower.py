@@ -99,6 +99,7 @@ def test_user_id_vectors_shift_known_users_only(cold_data, tmp_path):
         ({"negatives": "random"}, "unknown negatives 'random'"),
         ({"score": "l2"}, "unknown score 'l2'"),
         ({"num_negatives": 0}, "num_negatives must be at least 1"),
+        ({"ema_decay": 1.0}, "ema_decay must be in \\[0, 1\\)"),
     ],
 )
 def test_bad_options_are_config_errors(cold_data, options, message):

@@ -7,7 +7,8 @@ so a new user, or a history sent at request time, needs no retraining.
 Trained SASRec-style on every user's whole history cut into windows: at each
 position the next item must outscore sampled negatives under a pair-wise
 loss (BPR, RankNet, hinge) or sampled softmax; early-stopped on validation
-NDCG@10 by the shared training loop (`pairrank.train`).
+NDCG@10 by the shared training loop (`pairrank.train`), which validates and
+serves a moving average of the weights.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class TwoTowerConfig:
     sigma: float = 1.0  # ranknet
     lr: float = 0.012  # high for Adam, on purpose: at 1e-3 the model was far from converged when stopped
     weight_decay: float = 0.0
+    ema_decay: float = 0.98  # validate and serve an exponential moving average of the weights (per step); 0: off
     batch_size: int = 32  # history windows per batch
     epochs: int = 40  # upper bound; early stopping on valid NDCG@10 picks the best
     patience: int = 8
@@ -81,6 +83,8 @@ class TwoTowerConfig:
                 raise ConfigError(f"unknown {option} {value!r}: use one of {list(allowed)}")
         if self.num_negatives < 1:
             raise ConfigError(f"num_negatives must be at least 1, got {self.num_negatives}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 class TwoTowerNetwork(nn.Module):
@@ -190,7 +194,9 @@ class TwoTowerRanker(Recommender):
         self.net = TwoTowerNetwork(cfg, torch.from_numpy(self._text_vectors(train)), train.n_users)
         self.net.items.has_id[: train.n_items] = torch.from_numpy(train.item_popularity > 0)
         self.sequences = train.sequences(cfg.max_history, train.n_items)  # what scoring reads
-        schedule = Schedule(cfg.lr, cfg.weight_decay, cfg.epochs, cfg.patience, cfg.batch_size, cfg.seed)
+        schedule = Schedule(
+            cfg.lr, cfg.weight_decay, cfg.epochs, cfg.patience, cfg.batch_size, cfg.seed, ema_decay=cfg.ema_decay
+        )
         outcome = fit_network(self._task(train, valid), schedule, valid is not None, self.run_options("twotower"))
         self.best_epoch, self.curve = outcome.best_epoch, outcome.curve
         self.net.cpu()

@@ -1,9 +1,9 @@
 """Training checkpoints as safetensors (tensors) + JSON (everything else); no pickle.
 
 A checkpoint folder holds `state.safetensors` (network, best network,
-optimiser tensors) and `state.json` (epoch, curve, best epoch, optimiser
-settings) and is replaced atomically each epoch, so a run killed at any
-moment leaves the last complete epoch behind. Random streams need no saving:
+optimiser tensors, weight average) and `state.json` (epoch, curve, best
+epoch, optimiser settings) and is replaced atomically each epoch, so a run
+killed at any moment leaves the last complete epoch behind. Random streams need no saving:
 the loop seeds them from (seed, epoch, rank).
 """
 
@@ -34,6 +34,7 @@ class TrainingState:
     best_epoch: int
     curve: list[float]
     finished: bool = False
+    average: dict[str, torch.Tensor] | None = None  # the weight average's state, when the run keeps one
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,12 +48,14 @@ def save_checkpoint(folder: Path, state: TrainingState) -> None:
     tensors = {f"network.{k}": v for k, v in state.network.items()}
     tensors |= {f"best.{k}": v for k, v in (state.best or {}).items()}
     tensors |= {f"optimiser.{k}": v for k, v in optimiser_tensors.items()}
+    tensors |= {f"average.{k}": v for k, v in (state.average or {}).items()}
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(partial / STATE_TENSORS))
     meta = {
         "epoch": state.epoch,
         "best_epoch": state.best_epoch,
         "curve": state.curve,
         "has_best": state.best is not None,
+        "has_average": state.average is not None,
         "optimiser": optimiser_meta,
         "finished": state.finished,
         "extra": state.extra,
@@ -90,6 +93,7 @@ def _read(folder: Path) -> TrainingState:
         best_epoch=meta["best_epoch"],
         curve=meta["curve"],
         finished=meta["finished"],
+        average=part("average.") if meta.get("has_average") else None,
         extra=meta["extra"],
     )
 

@@ -1,11 +1,13 @@
 """The training loop shared by the torch models.
 
 Adam, seeded; each epoch shuffles the training examples into batches, calls
-the task's loss and steps; after each epoch it validates (NDCG@10 on valid),
-keeps the best weights, stops after `patience` flat epochs and writes a
-checkpoint, so `resume=True` continues a killed run and ends where an
-uninterrupted run would. Under torchrun every rank takes its share of each
-batch and DistributedDataParallel averages the gradients.
+the task's loss and steps (optionally keeping an exponential moving average
+of the weights, which is then what is validated and kept); after each epoch
+it validates (NDCG@10 on valid), keeps the best weights, stops after
+`patience` flat epochs and writes a checkpoint, so `resume=True` continues a
+killed run and ends where an uninterrupted run would. Under torchrun every
+rank takes its share of each batch and DistributedDataParallel averages the
+gradients.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +24,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from pairrank.errors import ConfigError
 from pairrank.models.early_stopping import EarlyStopping
 from pairrank.progress import console, progress_bar
+from pairrank.train.averaging import WeightAverage
 from pairrank.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from pairrank.train.distributed import World, barrier, broadcast_float, join_world, training_device
 
@@ -58,6 +62,7 @@ class Schedule:
     patience: int
     batch_size: int
     seed: int
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights (per step)
 
 
 @dataclass
@@ -106,14 +111,15 @@ def _fit(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOpt
     module = _wrap(network, world, device)
     optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
     stopping = EarlyStopping(schedule.patience)
+    average = WeightAverage(network, schedule.ema_decay) if schedule.ema_decay > 0 else None
     start = 1
     state = load_checkpoint(options.checkpoints) if options.resume and options.checkpoints else None
     if state is not None:
-        start = _restore(state, network, optimiser, stopping)
+        start = _restore(state, network, optimiser, stopping, average)
         if world.is_main:
             console.print(f"{options.description}: resuming after epoch {state.epoch}")
         if state.finished:
-            return _finish(network, stopping, validate, state.epoch)
+            return _finish(network, stopping, validate, state.epoch, average)
     last = start - 1
     with progress_bar(options.description, total=schedule.epochs, enabled=world.is_main) as bar:
         bar.advance(start - 1)
@@ -128,26 +134,34 @@ def _fit(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOpt
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+                if average is not None:
+                    average.update(network)
             network.eval()
             last = epoch
             bar.advance()
             stop = False
             if validate:
-                score = broadcast_float(task.validate() if world.is_main else 0.0, world, device)
+                with _averaged(network, average):
+                    score = broadcast_float(task.validate() if world.is_main else 0.0, world, device)
+                    stop = stopping.update(epoch, score, lambda: copy.deepcopy(network.state_dict()))
                 bar.describe(f"{options.description}: epoch {epoch} valid ndcg@10 {score:.4f}")
-                stop = stopping.update(epoch, score, lambda: copy.deepcopy(network.state_dict()))
                 if options.on_epoch is not None:
                     options.on_epoch(epoch, score)
             finished = stop or epoch == schedule.epochs
             if options.checkpoints is not None and world.is_main:
                 save_checkpoint(
                     options.checkpoints,
-                    _state(epoch, network, optimiser, stopping, finished),
+                    _state(epoch, network, optimiser, stopping, finished, average),
                 )
             barrier(world)
             if stop:
                 break
-    return _finish(network, stopping, validate, last)
+    return _finish(network, stopping, validate, last, average)
+
+
+def _averaged(network: nn.Module, average: WeightAverage | None) -> AbstractContextManager[None]:
+    """The averaged weights in `network` for the block, when the run keeps an average."""
+    return average.swapped_into(network) if average is not None else nullcontext()
 
 
 def _wrap(network: nn.Module, world: World, device: torch.device) -> nn.Module:
@@ -164,11 +178,15 @@ def _batches(order: np.ndarray, batch_size: int, world: World):
             yield batch[world.rank :: world.size]
 
 
-def _finish(network: nn.Module, stopping: EarlyStopping, validate: bool, last_epoch: int) -> Outcome:
+def _finish(
+    network: nn.Module, stopping: EarlyStopping, validate: bool, last_epoch: int, average: WeightAverage | None
+) -> Outcome:
     network.eval()
     if validate and stopping.snapshot is not None:
         network.load_state_dict(stopping.snapshot)
         return Outcome(stopping.best_epoch, stopping.curve)
+    if average is not None:
+        network.load_state_dict(average.weights())
     return Outcome(last_epoch, stopping.curve)
 
 
@@ -178,6 +196,7 @@ def _state(
     optimiser: torch.optim.Optimizer,
     stopping: EarlyStopping,
     finished: bool,
+    average: WeightAverage | None,
 ) -> TrainingState:
     return TrainingState(
         epoch=epoch,
@@ -187,6 +206,7 @@ def _state(
         best_epoch=stopping.best_epoch,
         curve=list(stopping.curve),
         finished=finished,
+        average=average.state_dict() if average is not None else None,
     )
 
 
@@ -195,10 +215,15 @@ def _restore(
     network: nn.Module,
     optimiser: torch.optim.Optimizer,
     stopping: EarlyStopping,
+    average: WeightAverage | None,
 ) -> int:
     """Load `state` into the live objects; returns the first epoch still to run."""
     device = next(network.parameters()).device
     network.load_state_dict(state.network)
+    if average is not None:
+        if state.average is None:
+            raise ConfigError("the checkpoint has no weight average, but this run keeps one (ema_decay > 0)")
+        average.load_state_dict(state.average)
     optimiser.load_state_dict(state.optimiser)
     stopping.curve[:] = state.curve
     stopping.best_epoch = state.best_epoch
