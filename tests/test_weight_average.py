@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from pairrank.errors import ConfigError
 from pairrank.train.averaging import WeightAverage
 from pairrank.train.loop import RunOptions, Schedule, TrainingTask, fit_network
 
@@ -81,3 +83,47 @@ def test_loop_validates_and_keeps_the_average_not_the_live_weights():
     steps = run(served, validate=False, decay=0.8)
     torch.testing.assert_close(served.network.weight.detach(), expected_average(steps, 0.8))
     assert not torch.allclose(served.network.weight.detach(), steps[-1])
+
+
+class Interrupted(Exception):
+    pass
+
+
+class CrashingRegression(LinearRegression):
+    """Raises on the first step of epoch `crash_epoch`, as a killed run would stop."""
+
+    def __init__(self, crash_epoch: int) -> None:
+        super().__init__()
+        self.crash_epoch, self.epoch = crash_epoch, 0
+
+    def start_epoch(self, epoch: int, rng: np.random.Generator) -> None:
+        self.epoch = epoch
+
+    def loss(self, module: nn.Module, batch: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        if self.epoch == self.crash_epoch:
+            raise Interrupted
+        return super().loss(module, batch, rng)
+
+
+def test_a_resumed_run_continues_the_average_from_its_checkpoint(tmp_path):
+    schedule = Schedule(0.05, 0.0, 4, 10, 16, seed=1, ema_decay=0.9)
+    whole = LinearRegression()
+    fit_network(whole, schedule, False, RunOptions(checkpoints=tmp_path / "whole"))
+
+    crashed = CrashingRegression(crash_epoch=3)
+    with pytest.raises(Interrupted):
+        fit_network(crashed, schedule, False, RunOptions(checkpoints=tmp_path / "crashed"))
+    resumed = LinearRegression()
+    fit_network(resumed, schedule, False, RunOptions(checkpoints=tmp_path / "crashed", resume=True))
+    torch.testing.assert_close(resumed.network.weight.detach(), whole.network.weight.detach(), rtol=0, atol=1e-7)
+
+
+def test_resuming_with_an_average_from_a_checkpoint_without_one_is_a_config_error(tmp_path):
+    fit_network(LinearRegression(), Schedule(0.05, 0.0, 1, 10, 16, seed=1), False, RunOptions(checkpoints=tmp_path))
+    with pytest.raises(ConfigError, match="no weight average"):
+        fit_network(
+            LinearRegression(),
+            Schedule(0.05, 0.0, 2, 10, 16, seed=1, ema_decay=0.9),
+            False,
+            RunOptions(checkpoints=tmp_path, resume=True),
+        )
