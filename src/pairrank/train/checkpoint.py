@@ -3,8 +3,8 @@
 A checkpoint folder holds `state.safetensors` (network, best network,
 optimiser tensors, weight average) and `state.json` (epoch, curve, best
 epoch, optimiser settings) and is replaced atomically each epoch, so a run
-killed at any moment leaves the last complete epoch behind. Random streams need no saving:
-the loop seeds them from (seed, epoch, rank).
+killed at any moment leaves the last complete epoch behind. Random streams
+need no saving: the loop seeds them from (seed, epoch, rank).
 """
 
 from __future__ import annotations
