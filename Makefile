@@ -24,8 +24,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/pairrank demo --out runs/demo
 
+# Lint, the import graph (fails on a cycle or an upward import), then the suite.
 # pytest exits 5 when it collects no tests: a broken suite, reported as a failure.
 test: install
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/python tools/import_graph.py
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc

@@ -35,10 +35,10 @@ import numpy as np  # noqa: E402
 from machine import describe as describe_machine  # benchmarks/machine.py (scripts run from here)
 
 from pairrank.data.importers import load_dataset  # noqa: E402
+from pairrank.data.item_text import item_texts  # noqa: E402
 from pairrank.encoders.cache import TextEncoder  # noqa: E402
 from pairrank.encoders.onnx import OnnxEncoder, export_model  # noqa: E402
 from pairrank.encoders.sentence import DEFAULT_MODEL, SentenceEncoder  # noqa: E402
-from pairrank.encoders.templates import item_texts  # noqa: E402
 
 N_TEXTS = 10_000
 ROOT = Path(__file__).resolve().parents[1]

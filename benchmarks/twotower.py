@@ -15,7 +15,6 @@ Writes benchmarks/results/twotower.md (and per-protocol reports under runs/bench
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -27,9 +26,11 @@ import numpy as np
 from machine import describe
 
 from pairrank.data.importers import load_dataset
+from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
-from pairrank.pipeline.benchmark import run_benchmark
-from pairrank.pipeline.runs import SplitData, train_model
+from pairrank.experiments.benchmark import run_benchmark
+from pairrank.experiments.training import train_model
+from pairrank.models.registry import model_names
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "twotower.md"
@@ -55,7 +56,8 @@ ABLATIONS = {  # the default: text+id, sampled softmax, uniform negatives, GRU u
 
 
 def available(models: list[str]) -> list[str]:
-    return [m for m in models if m != "lightfm" or importlib.util.find_spec("lightfm") is not None]
+    """The models that can run here (optional peers only when installed)."""
+    return [m for m in models if m in model_names()]
 
 
 def side_by_side(raw, protocols: list[str], work: Path) -> list[str]:

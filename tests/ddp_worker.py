@@ -14,10 +14,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
 from pairrank.models.twotower import TwoTowerRanker, TwoTowerTask
 from pairrank.models.validation import validation_ndcg
-from pairrank.pipeline.runs import SplitData
 
 
 def weight_gap(network: nn.Module) -> float:

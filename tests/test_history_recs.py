@@ -10,11 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from pairrank.cli import app
+from pairrank.data.histories import read_histories
+from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError
+from pairrank.experiments.training import train_model, write_run
 from pairrank.models.base import Recommender
-from pairrank.models.registry import MODELS
-from pairrank.pipeline.runs import SplitData, read_histories, train_model, write_run
+from pairrank.models.registry import model_class, model_names
 
 HISTORY_MODELS = ("mostpop", "itemknn", "ease", "textknn")
 runner = CliRunner()
@@ -79,17 +81,16 @@ def test_mostpop_gives_popularity_order(fitted):
     assert top[0].tolist() == [i for i in order if i not in set(history)][:10]
 
 
-def test_unsupported_model_names_itself_and_the_able_ones(loo_data):
-    model = MODELS["bprmf"]()
+def test_unsupported_model_names_itself(loo_data):
+    model = model_class("bprmf")()
     model.users, model.items = loo_data.users, loo_data.items  # as fit() leaves them: the refusal needs no training
-    with pytest.raises(ConfigError, match="bprmf cannot recommend for a history") as raised:
+    with pytest.raises(ConfigError, match="bprmf cannot recommend for a history"):
         model.recommend_histories([np.array([0, 1])], 10)
-    assert "mostpop, itemknn, ease, textknn" in str(raised.value)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", model_names())
 def test_flag_matches_the_hook(name):
-    klass = MODELS[name]
+    klass = model_class(name)
     assert klass.scores_histories == (klass._score_histories is not Recommender._score_histories)
 
 
@@ -103,6 +104,15 @@ def ease_run(tmp_path_factory, fitted) -> Path:
 
 def invoke(*args: object):
     return runner.invoke(app, [str(a) for a in args])
+
+
+def test_cli_refuses_a_model_that_scores_only_known_users_and_names_the_able_ones(tmp_path, loo_data):
+    model, info = train_model(loo_data, "bprmf", {"epochs": 1})
+    run = write_run(model, info, tmp_path / "bprmf")
+    known = loo_data.split.train["item_id"].astype(str).iloc[0]
+    result = invoke("recommend", "--run", run, "--items", known)
+    assert result.exit_code == 2
+    assert "models that can: mostpop, itemknn, ease, textknn, twotower" in " ".join(result.output.split())
 
 
 def test_items_skips_unknown_ids_with_a_warning(tmp_path, ease_run, loo_data):

@@ -7,13 +7,18 @@ import json
 import numpy as np
 import pytest
 
+from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError
+from pairrank.experiments.training import train_model
 from pairrank.models.base import Recommender, top_k
 from pairrank.models.ease import EASE
 from pairrank.models.itemknn import ItemKNN
-from pairrank.models.registry import BASELINES, model_class
-from pairrank.pipeline.runs import SplitData, train_model
+from pairrank.models.registry import baseline_names, load_model, model_class
+from pairrank.train.checkpoint import load_checkpoint
+from pairrank.train.loop import Trainer
+
+BASELINES = baseline_names()
 
 FAST_CONFIGS = {"bprmf": {"epochs": 8, "patience": 3, "lr": 0.01}}
 
@@ -46,8 +51,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted, tmp_path, name):
     model.save(tmp_path / name)
     meta = json.loads((tmp_path / name / "config.json").read_text())
     assert meta["model"] == name
-    assert not list((tmp_path / name).glob("*.pkl"))
-    loaded = Recommender.load(tmp_path / name)
+    loaded = load_model(tmp_path / name)
     assert type(loaded) is type(model)
     users = np.arange(10)
     np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-6, atol=1e-6)
@@ -77,10 +81,17 @@ def test_bprmf_learns_beyond_its_random_start(loo_data):
     assert max(curve[5:]) > curve[0]
 
 
-def test_final_refit_uses_the_early_stopped_epoch_count(loo_data):
-    model, info = train_model(loo_data, "bprmf", {"epochs": 6, "patience": 2}, final=True)
-    assert info["final"] is True
-    assert model.config.epochs <= 6
+def test_final_refit_uses_the_early_stopped_epoch_count(loo_data, tmp_path):
+    # lr 0.05 overfits this small split within a few epochs, so validation peaks before the last epoch
+    options = {"epochs": 12, "patience": 12, "lr": 0.05}
+    model, info = train_model(loo_data, "bprmf", options, final=True, trainer=Trainer(checkpoints=tmp_path))
+    curve = info["curve"]
+    assert len(curve) == 12
+    best = int(np.argmax(curve)) + 1
+    assert best < 12, "the selection run should peak before its last epoch for this test to mean anything"
+    assert info["best_epoch"] == best and info["config"]["epochs"] == best and model.config.epochs == best
+    refit = load_checkpoint(tmp_path / "final")
+    assert refit.epoch == best and refit.finished and refit.curve == []  # the refit ran exactly that many epochs
     assert model.history.sum() == len(loo_data.split.train) + len(loo_data.split.valid)
 
 
@@ -93,10 +104,22 @@ def test_textknn_scores_items_nobody_interacted_with(small_cold_split):
     assert np.allclose(np.linalg.norm(model.item_vectors[cold], axis=1), 1.0, atol=1e-4)
 
 
+def test_textknn_profile_is_the_recency_weighted_mean_of_the_whole_history(loo_data):
+    model = model_class("textknn")(decay=0.5).fit(loo_data.train())
+    user = 7
+    rows = loo_data.split.train[loo_data.split.train["user_id"].astype(str) == loo_data.users.ids[user]]
+    oldest_first = loo_data.items.index(rows.sort_values("timestamp", kind="stable")["item_id"].astype(str))
+    ages = np.arange(len(oldest_first))[::-1]  # 0 for the latest item
+    profile = (0.5**ages) @ model.item_vectors[oldest_first]
+    expected = model.item_vectors @ (profile / np.linalg.norm(profile))
+    np.testing.assert_allclose(model.score(np.array([user]))[0], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model._score_histories([oldest_first])[0], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_unknown_options_and_models_are_reported():
-    with pytest.raises(ConfigError, match="valid"):
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['lambda_'\] for ease; valid: \['l2'\]"):
         model_class("ease")(lambda_=3)
-    with pytest.raises(ConfigError, match="choose one of"):
+    with pytest.raises(ConfigError, match="choose one of mostpop, itemknn, ease"):
         model_class("nope")
 
 
@@ -141,7 +164,7 @@ def test_top_k_breaks_ties_by_lower_index_like_a_full_sort():
 
 
 def test_early_stopping_keeps_the_best_snapshot_and_stops_after_patience():
-    from pairrank.models.early_stopping import EarlyStopping
+    from pairrank.train.early_stopping import EarlyStopping
 
     stopping = EarlyStopping(patience=2)
     decisions = [

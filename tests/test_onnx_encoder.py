@@ -76,8 +76,9 @@ def test_factory(onnx_dir: Path):
 
 
 def test_textknn_runs_on_the_onnx_backend(small_cold_split):
+    from pairrank.data.split_data import SplitData
     from pairrank.data.split_io import Split
-    from pairrank.pipeline.runs import SplitData, train_model
+    from pairrank.experiments.training import train_model
 
     data = SplitData.from_split(Split.read(small_cold_split))
     model, _ = train_model(data, "textknn", {"encoder_backend": "onnx"})

@@ -7,12 +7,16 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from pairrank.cli import app
+from pairrank.data.item_text import item_texts
+from pairrank.data.split_io import Split
 from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.sentence import SentenceEncoder, resolve_model
-from pairrank.encoders.templates import item_texts
+from pairrank.eval.evaluator import evaluate
 
 
 def test_benchmark_writes_json_markdown_and_html(tmp_path, small_loo_split):
@@ -25,7 +29,11 @@ def test_benchmark_writes_json_markdown_and_html(tmp_path, small_loo_split):
     assert [r["model"] for r in summary["results"]] == ["mostpop", "itemknn"]
     assert summary["protocol"] == "loo" and summary["final"] is True
     assert summary["results"][1]["config"] == {"k": 5, "shrink": 0.0}
-    assert all(0 <= r["ndcg@10"] <= 1 for r in summary["results"])
+    split = Split.read(small_loo_split)
+    for row in summary["results"]:  # each row is what the evaluator gives for that model's recommendations file
+        recs = pd.read_parquet(out / f"recs-{row['model']}.parquet")
+        result = evaluate(split.test, recs, seen=split.seen_frame(), n_catalogue=len(split.item_map()))
+        assert row["ndcg@10"] == pytest.approx(result.means["ndcg@10"], abs=1e-6) and row["ndcg@10"] > 0
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html and "itemknn" in html
     assert "| mostpop |" in (out / "results.md").read_text()

@@ -83,13 +83,15 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, small_loo_split):
     assert runs[1]["config"]["epochs"] == runs[0]["config"]["epochs"]
 
 
-def test_resume_without_checkpoints_is_a_clear_error(tmp_path, small_loo_split):
+def test_resume_on_a_first_run_starts_fresh_and_says_so(tmp_path, small_loo_split):
     config = tmp_path / "small.json"
-    config.write_text(json.dumps(SMALL))
+    config.write_text(json.dumps({**SMALL, "epochs": 2}))
     done = subprocess.run(
-        train_command(small_loo_split, tmp_path / "none", config, "--resume"), capture_output=True, text=True
+        train_command(small_loo_split, tmp_path / "first", config, "--resume"), capture_output=True, text=True
     )
-    assert done.returncode == 2 and "nothing to resume" in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "no checkpoint in" in done.stderr and "starting fresh" in done.stderr
+    assert (tmp_path / "first" / "model.safetensors").exists()
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="no torchrun")

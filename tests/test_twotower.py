@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError
-from pairrank.models.base import Recommender
+from pairrank.experiments.training import model_config, train_model
+from pairrank.models.registry import load_model
 from pairrank.models.towers import UserTower
-from pairrank.pipeline.runs import SplitData, train_model
 
 SMALL = {"epochs": 3, "patience": 3, "max_history": 20, "dim": 16, "hidden": 32, "layers": 1, "lr": 0.005}
 
@@ -44,7 +45,7 @@ def test_cold_items_are_scored_from_text_alone(fitted, cold_data):
 def test_save_load_gives_identical_scores(fitted, tmp_path):
     model, _ = fitted
     model.save(tmp_path / "tt")
-    loaded = Recommender.load(tmp_path / "tt")
+    loaded = load_model(tmp_path / "tt")
     np.testing.assert_allclose(loaded.score(np.arange(8)), model.score(np.arange(8)), rtol=1e-5, atol=1e-5)
 
 
@@ -87,24 +88,25 @@ def test_user_id_vectors_shift_known_users_only(cold_data, tmp_path):
     known, anonymous = model.score(np.array([0]))[0], model._score_histories([history])[0]
     assert not np.allclose(known, anonymous)
     model.save(tmp_path / "uid")
-    np.testing.assert_allclose(Recommender.load(tmp_path / "uid").score(np.array([0]))[0], known, rtol=1e-5)
+    np.testing.assert_allclose(load_model(tmp_path / "uid").score(np.array([0]))[0], known, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
         ({"use_text": False, "use_item_id": False}, "needs use_text or use_item_id"),
-        ({"user_tower": "lstm"}, "unknown user_tower 'lstm'"),
-        ({"loss": "listwise"}, "unknown loss 'listwise'"),
-        ({"negatives": "random"}, "unknown negatives 'random'"),
-        ({"score": "l2"}, "unknown score 'l2'"),
-        ({"num_negatives": 0}, "num_negatives must be at least 1"),
-        ({"ema_decay": 1.0}, "ema_decay must be in \\[0, 1\\)"),
+        ({"user_tower": "lstm"}, "option 'user_tower': Input should be 'hybrid', 'attention', 'gru' or 'pooling'"),
+        ({"loss": "listwise"}, "option 'loss': Input should be 'bpr', 'hinge', 'ranknet' or 'softmax'"),
+        ({"negatives": "random"}, "option 'negatives': Input should be 'all', 'uniform', 'popularity'"),
+        ({"score": "l2"}, "option 'score': Input should be 'dot' or 'cosine'"),
+        ({"num_negatives": 0}, "option 'num_negatives': Input should be greater than 0"),
+        ({"ema_decay": 1.0}, "option 'ema_decay': Input should be less than 1"),
+        ({"user_tower": "attention", "dim": 30, "heads": 4}, r"dim \(30\) must be divisible by heads \(4\)"),
     ],
 )
-def test_bad_options_are_config_errors(cold_data, options, message):
+def test_bad_options_are_config_errors_naming_the_option(options, message):
     with pytest.raises(ConfigError, match=message):
-        train_model(cold_data, "twotower", {**SMALL, **options, "epochs": 1})
+        model_config("twotower", {**SMALL, **options})
 
 
 def test_a_history_sent_at_request_time_scores_like_the_known_user(fitted, cold_data):

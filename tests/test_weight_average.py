@@ -10,7 +10,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from pairrank.errors import ConfigError
 from pairrank.train.averaging import WeightAverage
-from pairrank.train.loop import RunOptions, Schedule, TrainingTask, fit_network
+from pairrank.train.loop import Schedule, Trainer, TrainingTask
 
 
 def expected_average(trajectory: list[torch.Tensor], decay: float) -> torch.Tensor:
@@ -52,19 +52,20 @@ class LinearRegression(TrainingTask):
         return len(self.x)
 
     def loss(self, module: nn.Module, batch: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        return ((module(self.x[batch]).squeeze(-1) - self.y[batch]) ** 2).mean()
+        device = self.network.weight.device  # the loop moves the network to a GPU when there is one
+        return ((module(self.x[batch].to(device)).squeeze(-1) - self.y[batch].to(device)) ** 2).mean()
 
     def validate(self) -> float:
-        self.seen.append(self.network.weight.detach().clone())
+        self.seen.append(self.network.weight.detach().cpu().clone())
         return -float(len(self.seen))  # falling: the first epoch stays the best
 
 
 def run(task: LinearRegression, validate: bool, decay: float) -> list[torch.Tensor]:
     """Fit `task`; returns the live weights after every optimiser step."""
     steps: list[torch.Tensor] = []
-    handle = register_optimizer_step_post_hook(lambda *_: steps.append(task.network.weight.detach().clone()))
+    handle = register_optimizer_step_post_hook(lambda *_: steps.append(task.network.weight.detach().cpu().clone()))
     try:
-        fit_network(task, Schedule(0.05, 0.0, 3, 10, 16, seed=1, ema_decay=decay), validate, RunOptions())
+        Trainer().fit(task, Schedule(0.05, 0.0, 3, 10, 16, seed=1, ema_decay=decay), validate=validate, description="t")
     finally:
         handle.remove()
     return steps
@@ -77,12 +78,13 @@ def test_loop_validates_and_keeps_the_average_not_the_live_weights():
     assert per_epoch == 4
     for epoch, seen in enumerate(task.seen, start=1):
         torch.testing.assert_close(seen, expected_average(steps[: epoch * per_epoch], 0.8))
-    torch.testing.assert_close(task.network.weight.detach(), task.seen[0])  # the best (first) epoch's average
+    torch.testing.assert_close(task.network.weight.detach().cpu(), task.seen[0])  # the best (first) epoch's average
 
     served = LinearRegression()
     steps = run(served, validate=False, decay=0.8)
-    torch.testing.assert_close(served.network.weight.detach(), expected_average(steps, 0.8))
-    assert not torch.allclose(served.network.weight.detach(), steps[-1])
+    served_weights = served.network.weight.detach().cpu()
+    torch.testing.assert_close(served_weights, expected_average(steps, 0.8))
+    assert not torch.allclose(served_weights, steps[-1])
 
 
 class Interrupted(Exception):
@@ -108,22 +110,20 @@ class CrashingRegression(LinearRegression):
 def test_a_resumed_run_continues_the_average_from_its_checkpoint(tmp_path):
     schedule = Schedule(0.05, 0.0, 4, 10, 16, seed=1, ema_decay=0.9)
     whole = LinearRegression()
-    fit_network(whole, schedule, False, RunOptions(checkpoints=tmp_path / "whole"))
+    Trainer(checkpoints=tmp_path / "whole").fit(whole, schedule, validate=False, description="t")
 
     crashed = CrashingRegression(crash_epoch=3)
     with pytest.raises(Interrupted):
-        fit_network(crashed, schedule, False, RunOptions(checkpoints=tmp_path / "crashed"))
+        Trainer(checkpoints=tmp_path / "crashed").fit(crashed, schedule, validate=False, description="t")
     resumed = LinearRegression()
-    fit_network(resumed, schedule, False, RunOptions(checkpoints=tmp_path / "crashed", resume=True))
+    Trainer(checkpoints=tmp_path / "crashed", resume=True).fit(resumed, schedule, validate=False, description="t")
     torch.testing.assert_close(resumed.network.weight.detach(), whole.network.weight.detach(), rtol=0, atol=1e-7)
 
 
 def test_resuming_with_an_average_from_a_checkpoint_without_one_is_a_config_error(tmp_path):
-    fit_network(LinearRegression(), Schedule(0.05, 0.0, 1, 10, 16, seed=1), False, RunOptions(checkpoints=tmp_path))
+    schedule = Schedule(0.05, 0.0, 1, 10, 16, seed=1)
+    Trainer(checkpoints=tmp_path).fit(LinearRegression(), schedule, validate=False, description="t")
     with pytest.raises(ConfigError, match="no weight average"):
-        fit_network(
-            LinearRegression(),
-            Schedule(0.05, 0.0, 2, 10, 16, seed=1, ema_decay=0.9),
-            False,
-            RunOptions(checkpoints=tmp_path, resume=True),
+        Trainer(checkpoints=tmp_path, resume=True).fit(
+            LinearRegression(), Schedule(0.05, 0.0, 2, 10, 16, seed=1, ema_decay=0.9), validate=False, description="t"
         )

@@ -1,3 +1,3 @@
 """PairRank: pair-wise recommendation ranking with pretrained language models."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -14,12 +14,15 @@ from rich.console import Console
 from rich.table import Table
 
 from pairrank.errors import ConfigError, DataError
+from pairrank.models.registry import model_names
 from pairrank.progress import console
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from pairrank.models.base import Recommender
+
+MODEL_HELP = f"Model: {', '.join(model_names())}."
 
 # Tables go to stdout (at least 130 columns wide, so logs keep every column); progress and messages to stderr.
 results_console = Console(width=max(Console().width, 130))
@@ -103,34 +106,30 @@ def split(
 @app.command()
 def train(
     split: Annotated[Path, typer.Option(help="Split directory.")],
-    model: Annotated[
-        str,
-        typer.Option(help="mostpop, itemknn, ease, bprmf, textknn, twotower, implicit-als, implicit-bpr or lightfm."),
-    ],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)],
     out: Annotated[Path, typer.Option(help="Run directory to write (model folder + run.json).")],
     config: Annotated[Path | None, typer.Option(help="JSON or TOML file of model options.")] = None,
     final: Annotated[
         bool, typer.Option("--final", help="After early stopping on valid, refit on train+valid.")
     ] = False,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from the checkpoints a killed run left in OUT/checkpoints.")
+        bool,
+        typer.Option(
+            "--resume", help="Continue from the checkpoints a killed run left in OUT/checkpoints (fresh if none)."
+        ),
     ] = False,
 ) -> None:
     """Train one model on a split (runs data-parallel under torchrun)."""
+    from pairrank.data.split_data import SplitData
     from pairrank.data.split_io import Split
-    from pairrank.pipeline.runs import SplitData, read_config, train_model, write_run
-    from pairrank.train.distributed import join_world
+    from pairrank.experiments.config_file import read_config
+    from pairrank.experiments.training import model_config, train_run
 
     with user_errors():
-        world = join_world()
-        if resume and not (out / "checkpoints").exists():
-            raise ConfigError(f"--resume: {out / 'checkpoints'} does not exist (nothing to resume)")
+        checked = model_config(model, read_config(config))  # before any data is read
         data = SplitData.from_split(Split.read(split))
-        options = read_config(config)
-        fitted, info = train_model(data, model, options, final=final, checkpoints=out / "checkpoints", resume=resume)
-        if world.is_main:
-            write_run(fitted, info, out)
-    if world.is_main:
+        info, wrote = train_run(data, model, checked, out, final=final, resume=resume)
+    if wrote:
         console.print(f"trained {model} in {info['train_seconds']:.1f} s; wrote {out}")
 
 
@@ -152,13 +151,13 @@ def recommend(
     k: Annotated[int, typer.Option(min=1, help="Items per user.")] = 100,
 ) -> None:
     """Top-k for the split's test users (train+valid items excluded), or for histories given now (theirs excluded)."""
-    from pairrank.models.base import Recommender
+    from pairrank.models.registry import load_model
 
     with user_errors():
         source = _one_source(split=split, history=history, items=items)
         if out is None and items is None:
             raise ConfigError(f"{source} needs --out (only --items can print to the terminal)")
-        model = Recommender.load(run)
+        model = load_model(run)
         recs = _split_recs(model, split, k) if split is not None else _history_recs(model, history, items, k)
         if out is None:
             results_console.print(_recs_table(recs, k))
@@ -178,19 +177,27 @@ def _one_source(**options: object) -> str:
 
 
 def _split_recs(model: Recommender, split: Path, k: int) -> pd.DataFrame:
+    from pairrank.data.split_data import SplitData
     from pairrank.data.split_io import Split
-    from pairrank.pipeline.runs import SplitData, recommend_for_test
+    from pairrank.experiments.recommending import recommend_for_test
 
     return recommend_for_test(model, SplitData.from_split(Split.read(split)), k)
 
 
 def _history_recs(model: Recommender, history: Path | None, items: str | None, k: int) -> pd.DataFrame:
     """Top-k for each history of the --history file or for the --items list, unknown item ids skipped with a warning."""
-    from pairrank.pipeline.runs import anonymous_history, code_histories, read_histories, recommend_histories_frame
+    from pairrank.data.histories import anonymous_history, code_histories, read_histories
+    from pairrank.experiments.recommending import recommend_histories_frame
+    from pairrank.models.registry import history_models
 
+    if not model.scores_histories:
+        raise ConfigError(
+            f"{model.name} cannot recommend for a history given now (it scores only the users it was trained on); "
+            f"models that can: {', '.join(history_models())}"
+        )
     source = history if history is not None else "--items"
     frame = read_histories(history) if history is not None else anonymous_history(items.split(","), source)
-    user_ids, histories, unknown = code_histories(model, frame, source)
+    user_ids, histories, unknown = code_histories(model.items, frame, source)
     if len(unknown):
         shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
         console.print(
@@ -278,7 +285,7 @@ def compare(
 @app.command()
 def benchmark(
     split: Annotated[Path, typer.Option(help="Split directory.")],
-    models: Annotated[str, typer.Option(help="Comma-separated model names.")],
+    models: Annotated[str, typer.Option(help=f"Comma-separated model names ({', '.join(model_names())}).")],
     out: Annotated[Path, typer.Option(help="Output directory for results.json, results.md, report.html.")],
     final: Annotated[
         bool, typer.Option(help="Refit on train+valid before scoring test (PROTOCOL.md final numbers).")
@@ -286,8 +293,8 @@ def benchmark(
     config: Annotated[Path | None, typer.Option(help="JSON or TOML file: one table of options per model.")] = None,
 ) -> None:
     """Train, recommend and evaluate each model; write a report."""
-    from pairrank.pipeline.benchmark import run_benchmark
-    from pairrank.pipeline.runs import read_config
+    from pairrank.experiments.benchmark import run_benchmark
+    from pairrank.experiments.config_file import read_config
 
     with user_errors():
         names = [m.strip() for m in models.split(",") if m.strip()]
@@ -306,10 +313,7 @@ def _print_results(out: Path) -> None:
 @app.command()
 def tune(
     split: Annotated[Path, typer.Option(help="Split directory (needs a non-empty valid.csv).")],
-    model: Annotated[
-        str,
-        typer.Option(help="itemknn, ease, bprmf, textknn, twotower, implicit-als, implicit-bpr or lightfm."),
-    ],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)],
     trials: Annotated[int, typer.Option(min=1, help="Number of trials.")],
     out: Annotated[Path, typer.Option(help="Best config (JSON) to write; the trials go beside it as *.trials.json.")],
     timeout: Annotated[float | None, typer.Option(min=0, help="Start no new trial after this many seconds.")] = None,
@@ -319,9 +323,9 @@ def tune(
     ] = None,
 ) -> None:
     """Search a model's hyperparameters on validation NDCG@10 (Optuna TPE, median pruning)."""
+    from pairrank.data.split_data import SplitData
     from pairrank.data.split_io import Split
-    from pairrank.pipeline.runs import SplitData
-    from pairrank.pipeline.tune import search_space, trials_table, tune_model, write_results
+    from pairrank.experiments.tune import search_space, trials_table, tune_model, write_results
 
     with user_errors():
         search_space(model)  # unknown model or nothing to tune: fail before reading the split
@@ -342,8 +346,8 @@ def demo(
     """The main job end to end on the bundled MovieLens sample: import, split, train the baselines, evaluate, report."""
     from pairrank.data.importers import load_dataset
     from pairrank.data.split_io import make_split
-    from pairrank.models.registry import BASELINES
-    from pairrank.pipeline.benchmark import run_benchmark
+    from pairrank.experiments.benchmark import run_benchmark
+    from pairrank.models.registry import baseline_names
 
     with user_errors():
         raw = load_dataset(data, "movielens")
@@ -353,7 +357,7 @@ def demo(
             f"split {data} with {protocol.value}: {summary['train_interactions']} train, "
             f"{summary['valid_interactions']} valid, {summary['test_interactions']} test"
         )
-        run_benchmark(split_dir, list(BASELINES), out / "benchmark")
+        run_benchmark(split_dir, baseline_names(), out / "benchmark")
     _print_results(out / "benchmark")
 
 

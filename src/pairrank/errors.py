@@ -25,3 +25,7 @@ class DataError(Exception):
 
 class ConfigError(ValueError):
     """A model, run or command was configured wrongly."""
+
+
+class TrainingDiverged(ConfigError):
+    """Training produced non-finite weights (usually a learning rate too high for the data)."""

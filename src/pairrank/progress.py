@@ -1,8 +1,15 @@
-"""Rich progress bars for long steps (silent when PAIRRANK_QUIET is set)."""
+"""Progress for long steps, on stderr: a Rich bar on a terminal, plain periodic lines otherwise.
+
+A log (output not a terminal) gets one line when a step starts, one each
+time its description changes (an epoch and its validation metric, say), one
+at most every `PLAIN_EVERY_SECONDS` while it counts, and one when it ends,
+each with the description, the count and the seconds so far. `PAIRRANK_QUIET` silences both.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,12 +17,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 console = Console(stderr=True)
+PLAIN_EVERY_SECONDS = 10.0
 
 
 class Bar:
-    """One task of a Rich progress display."""
+    """One task of a Rich progress display (or nothing, when silenced)."""
 
-    def __init__(self, progress: Progress | None, task: int | None):
+    def __init__(self, progress: Progress | None = None, task: int | None = None):
         self._progress, self._task = progress, task
 
     def advance(self, steps: float = 1) -> None:
@@ -27,11 +35,45 @@ class Bar:
             self._progress.update(self._task, description=text)
 
 
+class PlainBar(Bar):
+    """Progress as plain lines for logs: `description: done/total (12.3 s)`."""
+
+    def __init__(self, description: str, total: float | None):
+        super().__init__()
+        self.description, self.total, self.done = description, total, 0.0
+        self.started = self.last_line = time.monotonic()
+        self.last_said: tuple[str, str] | None = None
+
+    def advance(self, steps: float = 1) -> None:
+        self.done += steps
+        if time.monotonic() - self.last_line >= PLAIN_EVERY_SECONDS:
+            self.line()
+
+    def describe(self, text: str) -> None:
+        """A new description (an epoch's result, say) is worth a line of its own."""
+        self.description = text
+        self.line()
+
+    def line(self) -> None:
+        """Print where the step stands, unless the last line already said so."""
+        count = f"{self.done:g}/{self.total:g}" if self.total is not None else f"{self.done:g}"
+        if (self.description, count) == self.last_said:
+            return
+        self.last_said, self.last_line = (self.description, count), time.monotonic()
+        console.print(f"{self.description}: {count} ({self.last_line - self.started:.1f} s)", highlight=False)
+
+
 @contextmanager
 def progress_bar(description: str, total: float | None = None, *, enabled: bool = True) -> Iterator[Bar]:
-    """A progress bar on stderr; `total=None` shows elapsed time only."""
+    """A progress display on stderr; `total=None` counts without a bar."""
     if not enabled or os.environ.get("PAIRRANK_QUIET"):
-        yield Bar(None, None)
+        yield Bar()
+        return
+    if not console.is_terminal:
+        bar = PlainBar(description, total)
+        bar.line()
+        yield bar
+        bar.line()
         return
     progress = Progress(
         TextColumn("{task.description}"),

@@ -73,14 +73,16 @@ class Dataset:
         users = self.user_index[order]
         return order, np.arange(len(order)) - np.searchsorted(users, users, side="left")
 
-    def recent_matrix(self, n: int) -> sp.csr_matrix:
-        """Like `matrix`, keeping only each user's `n` latest interactions."""
+    def recency_matrix(self, decay: float) -> sp.csr_matrix:
+        """User x item weights `decay ** age` (float32), age 0 for each user's latest interaction.
+
+        An item interacted with more than once keeps its latest (largest) weight.
+        """
         order, from_end = self._newest_first()
-        keep = order[from_end < n]
-        data = np.ones(len(keep), dtype=np.float32)
-        m = sp.csr_matrix((data, (self.user_index[keep], self.item_index[keep])), shape=(self.n_users, self.n_items))
-        m.data[:] = 1.0
-        return m
+        users, items = self.user_index[order], self.item_index[order]
+        _, latest = np.unique(users * np.int64(self.n_items) + items, return_index=True)  # first = newest
+        weights = np.power(np.float64(decay), from_end[latest]).astype(np.float32)
+        return sp.csr_matrix((weights, (users[latest], items[latest])), shape=(self.n_users, self.n_items))
 
     def sequences(self, max_len: int, pad: int) -> np.ndarray:
         """[n_users, max_len] item indices: each user's latest `max_len` items, oldest first,

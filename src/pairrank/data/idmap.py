@@ -8,6 +8,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from pairrank.errors import DataError
 
 
 class IdMap:
@@ -45,4 +48,13 @@ class IdMap:
 
     @classmethod
     def load(cls, path: Path) -> IdMap:
-        return cls(pd.read_parquet(path)["id"].astype(str).to_numpy(dtype=object))
+        """Read a map written by `save`; a missing or malformed file is a `DataError` naming it."""
+        if not Path(path).exists():
+            raise DataError("missing id map file", path)
+        try:
+            frame = pd.read_parquet(path)
+        except (pa.ArrowException, OSError) as error:
+            raise DataError(f"not a readable Parquet file: {error}", path) from None
+        if "id" not in frame.columns:
+            raise DataError("no 'id' column", path, field="id")
+        return cls(frame["id"].astype(str).to_numpy(dtype=object))

@@ -8,6 +8,7 @@ False where a sampled item is one of that user's own items.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from pairrank.data.dataset import PairIndex
 from pairrank.errors import ConfigError
 
 MAX_RESAMPLE_ROUNDS = 20
-NEGATIVE_KINDS = ("all", "uniform", "popularity", "in_batch", "hard")
+NegativeKind = Literal["all", "uniform", "popularity", "in_batch", "hard"]
+NEGATIVE_KINDS: tuple[str, ...] = get_args(NegativeKind)
 POPULARITY_EXPONENT = 0.75  # word2vec-style smoothing of the popularity distribution
 
 

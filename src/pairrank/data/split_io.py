@@ -12,10 +12,10 @@ import pandas as pd
 from pairrank.data.idmap import IdMap
 from pairrank.data.importers import read_catalogue
 from pairrank.data.interactions import ColumnMap, interactions_from_table
+from pairrank.data.item_text import item_texts
 from pairrank.data.schema import EVENT, ITEM, RATING, TIMESTAMP, USER, RawDataset
 from pairrank.data.split import SplitFrames, split_interactions
 from pairrank.data.tables import read_delimited
-from pairrank.encoders.templates import item_texts
 from pairrank.errors import DataError
 
 PARTS = ("train", "valid", "test")

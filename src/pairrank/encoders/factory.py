@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pairrank.encoders.cache import TextEncoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
 
-BACKENDS = ("torch", "onnx")
+EncoderBackend = Literal["torch", "onnx"]
+BACKENDS: tuple[str, ...] = get_args(EncoderBackend)
 
 
 def make_encoder(backend: str = "torch", model: str = DEFAULT_MODEL, **kw) -> TextEncoder:

@@ -1,15 +1,14 @@
 """The common model face (DESIGN.md): fit, score, recommend, save, load.
 
-A model folder holds `config.json` (model name + hyperparameters),
-`users.parquet`/`items.parquet` (id maps) and `model.safetensors` (arrays,
-including the training history used to exclude seen items). Nothing is
-pickled: loading never executes code.
+A model folder holds `config.json` (model name, options and the pairrank
+that wrote it: `models.folder`), `users.parquet`/`items.parquet` (id maps)
+and `model.safetensors` (arrays, including the training history used to
+exclude seen items). Nothing is pickled: loading never executes code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -17,27 +16,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from pairrank import __version__
 from pairrank.data.dataset import Dataset
 from pairrank.data.idmap import IdMap
-from pairrank.errors import ConfigError
-from pairrank.train.loop import RunOptions
+from pairrank.errors import ConfigError, DataError
+from pairrank.models.config import config_from_dict, replace_options
+from pairrank.models.folder import new_meta, read_meta
 
-
-def config_from_dict(config_class: type, values: dict[str, Any] | None) -> Any:
-    """Build a config dataclass, rejecting unknown keys with the valid ones listed."""
-    values = dict(values or {})
-    names = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"unknown option(s) {unknown} for {config_class.__name__}; valid: {sorted(names)}")
-    return config_class(**values)
+STATE_FILE = "model.safetensors"
 
 
 class Recommender(ABC):
-    """Base class: subclasses define `name`, `Config`, `_fit`, `_score` and their state."""
+    """Base class: subclasses define `name`, `Config`, `_fit`, `_score`, `_state`/`_load_state`,
+    and declare their learned state in `__init__`."""
 
     name: ClassVar[str]
     Config: ClassVar[type]
@@ -47,32 +40,19 @@ class Recommender(ABC):
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None or isinstance(config, dict):
-            config = config_from_dict(self.Config, {**(config or {}), **overrides})
+            config = config_from_dict(self.Config, {**(config or {}), **overrides}, owner=self.name)
+        elif not isinstance(config, self.Config):
+            raise ConfigError(f"{self.name} takes a {self.Config.__name__} or a dict, not {type(config).__name__}")
         elif overrides:
-            config = dataclasses.replace(config, **overrides)
+            config = replace_options(config, overrides, owner=self.name)
         self.config = config
         self.users: IdMap | None = None
         self.items: IdMap | None = None
         self.history: sp.csr_matrix | None = None
 
     # -- training -------------------------------------------------------
-    def fit(
-        self,
-        train: Dataset,
-        valid: Dataset | None = None,
-        *,
-        on_epoch: Callable[[int, float], None] | None = None,
-        checkpoints: Path | None = None,
-        resume: bool = False,
-    ) -> Recommender:
-        """Learn from `train`; `valid` (same id maps) drives early stopping where used.
-
-        Models trained in epochs call `on_epoch(epoch, valid_ndcg@10)` after each
-        validated epoch (tuning uses it to prune; whatever it raises propagates),
-        write a checkpoint to `checkpoints` after each epoch, and with `resume`
-        continue from the checkpoint found there.
-        """
-        self._run = RunOptions(checkpoints=checkpoints, resume=resume, on_epoch=on_epoch)
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> Recommender:
+        """Learn from `train`; `valid` (same id maps) drives early stopping where used."""
         self.users, self.items = train.users, train.items
         self.history = train.matrix
         self._fit(train, valid)
@@ -80,10 +60,6 @@ class Recommender(ABC):
 
     @abstractmethod
     def _fit(self, train: Dataset, valid: Dataset | None) -> None: ...
-
-    def run_options(self, description: str) -> RunOptions:
-        """How the current fit() was asked to run (checkpoints, resume, epoch callback)."""
-        return dataclasses.replace(getattr(self, "_run", RunOptions()), description=description)
 
     def final_config(self) -> Any:
         """The config to refit on train+valid with (e.g. the early-stopped epoch count)."""
@@ -151,12 +127,9 @@ class Recommender(ABC):
 
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
         """Scores [len(histories), n_items] (float32) for histories of item indices, oldest first."""
-        from pairrank.models.registry import MODELS
-
-        able = ", ".join(name for name, klass in MODELS.items() if klass.scores_histories)
         raise ConfigError(
-            f"{self.name} cannot recommend for a history given at request time (it only scores users it was "
-            f"trained on); models that can: {able}"
+            f"{self.name} cannot recommend for a history given at request time: it scores only the users it was "
+            "trained on"
         )
 
     def _rank(
@@ -200,8 +173,7 @@ class Recommender(ABC):
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"model": self.name, "config": dataclasses.asdict(self.config), "pairrank_version": __version__}
-        (directory / "config.json").write_text(json.dumps(meta, indent=2))
+        new_meta(self.name, dataclasses.asdict(self.config)).write(directory)
         self.users.save(directory / "users.parquet")
         self.items.save(directory / "items.parquet")
         history = self.history.tocsr()
@@ -210,30 +182,40 @@ class Recommender(ABC):
             "history.indices": history.indices.astype(np.int64),
             **{k: np.ascontiguousarray(v) for k, v in self._state().items()},
         }
-        save_file(state, str(directory / "model.safetensors"))
+        save_file(state, str(directory / STATE_FILE))
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> Recommender:
-        """Read a folder written by `save` (any registered model if called on the base)."""
-        from pairrank.models.registry import model_class
-
+        """Read a folder written by `save` for this model class (any model: `registry.load_model`)."""
+        if cls is Recommender:
+            raise TypeError("Recommender.load reads one model class: use pairrank.models.registry.load_model")
         directory = Path(directory)
-        config_path = directory / "config.json"
-        if not config_path.exists():
-            raise FileNotFoundError(f"{directory}: not a model folder (no config.json)")
-        meta = json.loads(config_path.read_text())
-        klass = model_class(meta["model"]) if cls is Recommender else cls
-        model = klass(meta["config"])
+        meta = read_meta(directory)
+        if meta.model != cls.name:
+            raise DataError(f"holds a {meta.model!r} model, not {cls.name!r}", directory / "config.json")
+        model = cls(meta.config)
         model.users = IdMap.load(directory / "users.parquet")
         model.items = IdMap.load(directory / "items.parquet")
-        state = load_file(str(directory / "model.safetensors"))
-        indptr, indices = state.pop("history.indptr"), state.pop("history.indices")
-        model.history = sp.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(model.users), len(model.items))
-        )
-        model._load_state(state)
+        state = _read_state(directory / STATE_FILE)
+        try:
+            indptr, indices = state.pop("history.indptr"), state.pop("history.indices")
+            model.history = sp.csr_matrix(
+                (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(model.users), len(model.items))
+            )
+            model._load_state(state)
+        except KeyError as missing:
+            raise DataError(f"missing array {missing}: the file is incomplete", directory / STATE_FILE) from None
         return model
+
+
+def _read_state(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise DataError("missing model file", path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise DataError(f"not a readable safetensors file: {error}", path) from None
 
 
 def history_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import nn
 
 from pairrank.data.dataset import Dataset, PairIndex
 from pairrank.data.sampling import sample_uniform_negatives
+from pairrank.models.config import FACTOR_CHOICES, Trial, model_options
 from pairrank.models.factors import FactorRecommender
 from pairrank.models.losses import bpr_loss, l2_penalty
+from pairrank.models.network import NetworkRecommender
 from pairrank.models.validation import validation_ndcg
-from pairrank.train.loop import Schedule, TrainingTask, fit_network
+from pairrank.train.loop import Schedule, TrainingTask
 
 
-@dataclass
+@model_options
 class BPRMFConfig:
-    factors: int = 128
-    lr: float = 0.002
-    reg: float = 1e-5  # per-example L2 on the user, positive and negative vectors
-    epochs: int = 100  # upper bound; early stopping on valid NDCG@10 picks the best
-    batch_size: int = 2048
-    patience: int = 15  # epochs without validation improvement before stopping
+    factors: PositiveInt = 128
+    lr: PositiveFloat = 0.002
+    reg: NonNegativeFloat = 1e-5  # per-example L2 on the user, positive and negative vectors
+    epochs: PositiveInt = 100  # upper bound; early stopping on valid NDCG@10 picks the best
+    batch_size: PositiveInt = 2048
+    patience: PositiveInt = 15  # epochs without validation improvement before stopping
     seed: int = 42
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {
+            "factors": trial.suggest_categorical("factors", FACTOR_CHOICES),
+            "lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+            "reg": trial.suggest_float("reg", 1e-7, 1e-2, log=True),
+        }
 
 
 class BPRMFNetwork(nn.Module):
@@ -51,8 +61,8 @@ class BPRMFNetwork(nn.Module):
 class BPRMFTask(TrainingTask):
     """Every (user, item) interaction is an example; one uniform negative each."""
 
-    def __init__(self, model: BPRMF, train: Dataset, valid: Dataset | None):
-        self.model, self.valid, self.network = model, valid, model.net
+    def __init__(self, model: BPRMF, network: BPRMFNetwork, train: Dataset, valid: Dataset | None):
+        self.model, self.valid, self.network = model, valid, network
         self.users, self.items = train.matrix.nonzero()
         self.positives = PairIndex(train.matrix)
 
@@ -68,32 +78,26 @@ class BPRMFTask(TrainingTask):
         return module(*tensors, self.model.config.reg)
 
     def validate(self) -> float:
-        self.model.publish_factors()
+        self.model.publish_factors(self.network)
         return validation_ndcg(self.model, self.valid)
 
 
-class BPRMF(FactorRecommender):
+class BPRMF(NetworkRecommender, FactorRecommender):
     """Score(u, i) = <p_u, q_i> + b_i, trained so a user's item outscores a random one."""
 
     name = "bprmf"
     Config = BPRMFConfig
-    uses_validation = True
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        self.net = BPRMFNetwork(train.n_users, train.n_items, cfg.factors)
+        network = BPRMFNetwork(train.n_users, train.n_items, cfg.factors)
         schedule = Schedule(cfg.lr, 0.0, cfg.epochs, cfg.patience, cfg.batch_size, cfg.seed)
-        outcome = fit_network(BPRMFTask(self, train, valid), schedule, valid is not None, self.run_options("bprmf"))
-        self.best_epoch, self.curve = outcome.best_epoch, outcome.curve
-        self.publish_factors()
+        task = BPRMFTask(self, network, train, valid)
+        self._record(self.trainer.fit(task, schedule, validate=valid is not None, description=self.name))
+        self.publish_factors(network)
 
-    def publish_factors(self) -> None:
+    def publish_factors(self, network: BPRMFNetwork) -> None:
         """Copy the network's weights into the factors that scoring reads."""
-        net = self.net
-        self.set_factors(*(w.weight.detach().cpu().numpy().copy() for w in (net.users, net.items, net.bias)))
-
-    def final_config(self) -> BPRMFConfig:
-        """Refit for the early-stopped number of epochs, without validation."""
-        epochs = getattr(self, "best_epoch", self.config.epochs)
-        return dataclasses.replace(self.config, epochs=epochs)
+        weights = (w.weight.detach().cpu().numpy().copy() for w in (network.users, network.items, network.bias))
+        self.set_factors(*weights)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from pydantic import PositiveFloat
 
 from pairrank.data.dataset import Dataset
 from pairrank.models.base import Recommender, history_matrix
+from pairrank.models.config import Trial, model_options
 
 
-@dataclass
+@model_options
 class EASEConfig:
-    l2: float = 100.0  # L2 penalty on the item-item weights (tuned on ml-latest-small valid)
+    l2: PositiveFloat = 100.0  # L2 penalty on the item-item weights (tuned on ml-latest-small valid)
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {"l2": trial.suggest_float("l2", 1.0, 1e4, log=True)}
 
 
 class EASE(Recommender):
@@ -23,6 +29,10 @@ class EASE(Recommender):
     name = "ease"
     Config = EASEConfig
     scores_histories = True
+
+    def __init__(self, config: Any = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self.weights: np.ndarray | None = None  # [n_items, n_items] item-item weights, zero diagonal
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         x = train.matrix

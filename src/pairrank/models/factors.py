@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pairrank.models.base import Recommender
@@ -10,9 +12,11 @@ from pairrank.models.base import Recommender
 class FactorRecommender(Recommender):
     """Score(u, i) = <user_factors[u], item_factors[i]> + item_bias[i]; subclasses set the arrays in `_fit`."""
 
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    item_bias: np.ndarray
+    def __init__(self, config: Any = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self.user_factors: np.ndarray | None = None
+        self.item_factors: np.ndarray | None = None
+        self.item_bias: np.ndarray | None = None
 
     def set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray, item_bias: np.ndarray | None = None):
         self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)

@@ -8,27 +8,37 @@ item's k nearest scored 25-40% lower on ml-latest-small validation.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import NonNegativeFloat, PositiveInt
 
 from pairrank.data.dataset import Dataset
-from pairrank.models.base import Recommender, history_matrix
+from pairrank.models.base import Recommender, history_matrix, top_k
+from pairrank.models.config import Trial, model_options
 
 BLOCK = 2048
 
 
-@dataclass
+@model_options
 class ItemKNNConfig:
-    k: int = 5  # neighbours kept per item (tuned on ml-latest-small valid)
-    shrink: float = 10.0  # sim = <i, j> / (|i| |j| + shrink)
+    k: PositiveInt = 5  # neighbours kept per item (tuned on ml-latest-small valid)
+    shrink: NonNegativeFloat = 10.0  # sim = <i, j> / (|i| |j| + shrink)
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {"k": trial.suggest_int("k", 1, 200, log=True), "shrink": trial.suggest_float("shrink", 0.0, 100.0)}
 
 
 class ItemKNN(Recommender):
     name = "itemknn"
     Config = ItemKNNConfig
     scores_histories = True
+
+    def __init__(self, config: Any = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self.similarity: sp.csr_matrix | None = None  # [i, j]: how much an interaction with i supports j
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         x = train.matrix.tocsc()
@@ -42,8 +52,7 @@ class ItemKNN(Recommender):
             block = cooc[start:stop].toarray()
             block /= np.outer(norms[start:stop], norms) + self.config.shrink + 1e-12
             block[np.arange(stop - start), np.arange(start, stop)] = 0.0
-            top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-            values = np.take_along_axis(block, top, axis=1)
+            top, values = top_k(block, k)  # ties go to the lower index, whatever numpy's partition does
             keep = values > 0
             rows.append(np.repeat(np.arange(start, stop), k)[keep.ravel()])
             cols.append(top[keep])

@@ -8,6 +8,7 @@ not count, e.g. it is one of the user's own items) and returns a scalar.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,8 @@ import torch.nn.functional as F
 from pairrank.errors import ConfigError
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-LOSS_NAMES = ("bpr", "hinge", "ranknet", "softmax")
+LossName = Literal["bpr", "hinge", "ranknet", "softmax"]
+LOSS_NAMES: tuple[str, ...] = get_args(LossName)
 
 
 def _mean_over_pairs(per_pair: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pairrank.data.dataset import Dataset
 from pairrank.models.base import Recommender
+from pairrank.models.config import model_options
 
 
-@dataclass
+@model_options
 class MostPopConfig:
     """No hyperparameters."""
 
@@ -19,6 +20,10 @@ class MostPop(Recommender):
     name = "mostpop"
     Config = MostPopConfig
     scores_histories = True
+
+    def __init__(self, config: Any = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self.popularity: np.ndarray | None = None  # distinct users per item
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         self.popularity = train.item_popularity.astype(np.float32)

@@ -1,19 +1,21 @@
 """Peer libraries behind PairRank's model face, for side-by-side benchmarks.
 
 `implicit` (ALS and BPR) and LightFM are imported only when one of these is
-fitted. LightFM is optional: `make install` tries it and goes on without it.
+fitted; the registry offers a peer only when its package is installed.
+LightFM is optional: `make install` tries it and goes on without it.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from pairrank.data.dataset import Dataset
+from pairrank.models.config import FACTOR_CHOICES, Trial, model_options
 from pairrank.models.factors import FactorRecommender
 
 
@@ -35,13 +37,21 @@ class _ImplicitModel(FactorRecommender):
         self.set_factors(model.user_factors, model.item_factors)
 
 
-@dataclass
+@model_options
 class ImplicitALSConfig:
-    factors: int = 64
-    regularization: float = 1.0
-    iterations: int = 15
-    alpha: float = 1.0  # confidence = alpha * interaction
+    factors: PositiveInt = 64
+    regularization: NonNegativeFloat = 1.0
+    iterations: PositiveInt = 15
+    alpha: PositiveFloat = 1.0  # confidence = alpha * interaction
     seed: int = 42
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {
+            "factors": trial.suggest_categorical("factors", FACTOR_CHOICES),
+            "regularization": trial.suggest_float("regularization", 1e-3, 10.0, log=True),
+            "alpha": trial.suggest_float("alpha", 0.1, 50.0, log=True),
+        }
 
 
 class ImplicitALS(_ImplicitModel):
@@ -62,13 +72,21 @@ class ImplicitALS(_ImplicitModel):
         )
 
 
-@dataclass
+@model_options
 class ImplicitBPRConfig:
-    factors: int = 128
-    learning_rate: float = 0.01
-    regularization: float = 0.01
-    iterations: int = 100
+    factors: PositiveInt = 128
+    learning_rate: PositiveFloat = 0.01
+    regularization: NonNegativeFloat = 0.01
+    iterations: PositiveInt = 100
     seed: int = 42
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {
+            "factors": trial.suggest_categorical("factors", FACTOR_CHOICES),
+            "learning_rate": trial.suggest_float("learning_rate", 1e-3, 1e-1, log=True),
+            "regularization": trial.suggest_float("regularization", 1e-4, 1e-1, log=True),
+        }
 
 
 class ImplicitBPR(_ImplicitModel):
@@ -90,15 +108,22 @@ class ImplicitBPR(_ImplicitModel):
         )
 
 
-@dataclass
+@model_options
 class LightFMConfig:
-    no_components: int = 64
-    loss: str = "warp"
-    learning_rate: float = 0.05
-    item_alpha: float = 0.0
-    user_alpha: float = 0.0
-    epochs: int = 20
+    no_components: PositiveInt = 64
+    loss: Literal["warp", "bpr", "warp-kos", "logistic"] = "warp"
+    learning_rate: PositiveFloat = 0.05
+    item_alpha: NonNegativeFloat = 0.0
+    user_alpha: NonNegativeFloat = 0.0
+    epochs: PositiveInt = 20
     seed: int = 42
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {
+            "no_components": trial.suggest_categorical("no_components", [16, 32, 64, 128]),
+            "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.2, log=True),
+        }
 
 
 class LightFMWARP(FactorRecommender):

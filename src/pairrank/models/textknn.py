@@ -1,68 +1,96 @@
-"""TextKNN: user = mean text embedding of their (recent) history; score = cosine to each item."""
+"""TextKNN: user = recency-weighted mean text embedding of their history; score = cosine to each item."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field, PositiveInt
 
 from pairrank.data.dataset import Dataset
 from pairrank.encoders.cache import EmbeddingCache
-from pairrank.encoders.factory import make_encoder
+from pairrank.encoders.factory import EncoderBackend, make_encoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
-from pairrank.models.base import Recommender, history_matrix
+from pairrank.models.base import Recommender
+from pairrank.models.config import Trial, model_options
 
 
-@dataclass
+@model_options
 class TextKNNConfig:
     encoder: str = DEFAULT_MODEL  # sentence-transformers model: name or local path
-    encoder_backend: str = "torch"  # "torch" (sentence-transformers) or "onnx" (ONNX Runtime int8)
-    recent: int = 3  # profile from the user's last N items (0 = whole history); tuned on valid
-    batch_size: int = 128
+    encoder_backend: EncoderBackend = "torch"  # sentence-transformers, or "onnx" (ONNX Runtime int8)
+    decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # weight decay**age, age 0 = latest item; 1: plain mean
+    batch_size: PositiveInt = 128
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {"decay": trial.suggest_float("decay", 0.05, 1.0)}
 
 
 class TextKNN(Recommender):
-    """Content-only: scores any item with text, including items never interacted with."""
+    """Content-only: scores any item with text, including items never interacted with.
+
+    The user's profile is the mean of their items' text vectors weighted by
+    `decay ** age` (age 0 for the latest item), so recent items count most.
+    """
 
     name = "textknn"
     Config = TextKNNConfig
     supports_cold_items = True
     scores_histories = True
 
+    def __init__(self, config: Any = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self.item_vectors: np.ndarray | None = None  # [n_items, d], L2-normalised
+        self.profile_weights: sp.csr_matrix | None = None  # user x item recency weights
+
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         if train.item_text is None or not any(train.item_text):
             raise ConfigError("textknn needs item text: the split's items.csv has no text columns")
         encoder = make_encoder(self.config.encoder_backend, self.config.encoder, batch_size=self.config.batch_size)
         self.item_vectors = EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
-        self.profile_items = train.recent_matrix(self.config.recent) if self.config.recent > 0 else train.matrix
+        self.profile_weights = train.recency_matrix(self.config.decay)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return self._score_profiles(self.profile_items[users])
+        return self._score_profiles(self.profile_weights[users])
 
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
-        recent = [h[-self.config.recent :] if self.config.recent > 0 else h for h in histories]
-        return self._score_profiles(history_matrix(recent, len(self.items)))
+        return self._score_profiles(self._history_weights(histories))
 
-    def _score_profiles(self, profile_items: sp.csr_matrix) -> np.ndarray:
-        """Cosine of each item to the mean vector of each row's profile items (binary user x item rows)."""
-        profile = np.asarray(profile_items @ self.item_vectors)
+    def _history_weights(self, histories: list[np.ndarray]) -> sp.csr_matrix:
+        """Recency weights for histories given oldest first (a repeated item keeps its latest weight)."""
+        rows, items, weights = [], [], []
+        for row, history in enumerate(histories):
+            newest_first = np.asarray(history, dtype=np.int64)[::-1]
+            unique, first = np.unique(newest_first, return_index=True)
+            rows.append(np.full(len(unique), row))
+            items.append(unique)
+            weights.append(np.power(np.float64(self.config.decay), first))
+        shape = (len(histories), len(self.items))
+        if not histories:
+            return sp.csr_matrix(shape, dtype=np.float32)
+        data = np.concatenate(weights).astype(np.float32)
+        return sp.csr_matrix((data, (np.concatenate(rows), np.concatenate(items))), shape=shape)
+
+    def _score_profiles(self, weights: sp.csr_matrix) -> np.ndarray:
+        """Cosine of each item to each row's weighted mean vector (rows of user x item weights)."""
+        profile = np.asarray(weights @ self.item_vectors)
         norms = np.linalg.norm(profile, axis=1, keepdims=True)
         profile = np.divide(profile, norms, out=np.zeros_like(profile), where=norms > 0)
         return profile @ self.item_vectors.T
 
     def _state(self) -> dict[str, np.ndarray]:
-        p = self.profile_items
+        p = self.profile_weights
         return {
             "item_vectors": self.item_vectors,
             "profile.indptr": p.indptr.astype(np.int64),
             "profile.indices": p.indices.astype(np.int64),
+            "profile.data": p.data.astype(np.float32),
         }
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         self.item_vectors = state["item_vectors"]
-        indptr, indices = state["profile.indptr"], state["profile.indices"]
-        self.profile_items = sp.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(indptr) - 1, len(self.item_vectors))
-        )
+        indptr, indices, data = state["profile.indptr"], state["profile.indices"], state["profile.data"]
+        self.profile_weights = sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, len(self.item_vectors)))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import nn
 
 from pairrank.errors import ConfigError
 
-USER_TOWERS = ("hybrid", "attention", "gru", "pooling")
+UserTowerKind = Literal["hybrid", "attention", "gru", "pooling"]
+USER_TOWERS: tuple[str, ...] = get_args(UserTowerKind)
 
 
 class ItemTower(nn.Module):

@@ -13,78 +13,85 @@ serves a moving average of the weights.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import nn
 
 from pairrank.data.dataset import Dataset, PairIndex
-from pairrank.data.sampling import NEGATIVE_KINDS, NegativeSampler
+from pairrank.data.sampling import NegativeKind, NegativeSampler
 from pairrank.encoders.cache import EmbeddingCache
-from pairrank.encoders.factory import make_encoder
+from pairrank.encoders.factory import EncoderBackend, make_encoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
-from pairrank.models.base import Recommender
-from pairrank.models.losses import LOSS_NAMES, make_loss
-from pairrank.models.towers import USER_TOWERS, ItemTower, UserTower
+from pairrank.models.config import BelowOne, Probability, Trial, model_options
+from pairrank.models.losses import LossName, make_loss
+from pairrank.models.network import NetworkRecommender
+from pairrank.models.towers import ItemTower, UserTower, UserTowerKind
 from pairrank.models.validation import validation_ndcg
-from pairrank.train.loop import Schedule, TrainingTask, fit_network
+from pairrank.train.loop import Schedule, TrainingTask
 
 SCORE_BATCH = 512
-SCORES = ("dot", "cosine")
 HARD_POOL = 100  # hard negatives are drawn from each user's current top-100 non-positives
 
 
-@dataclass
+@model_options
 class TwoTowerConfig:
     encoder: str = DEFAULT_MODEL  # frozen text encoder (sentence-transformers name or path)
-    encoder_backend: str = "torch"  # "torch" (sentence-transformers) or "onnx" (ONNX Runtime int8)
+    encoder_backend: EncoderBackend = "torch"  # sentence-transformers, or "onnx" (ONNX Runtime int8)
     use_text: bool = True
     use_item_id: bool = True
-    id_dropout: float = 0.2  # chance of hiding an item's id embedding during training
-    user_tower: str = "gru"  # gru | hybrid (attention + running mean) | attention | pooling
+    id_dropout: Probability = 0.2  # chance of hiding an item's id embedding during training
+    user_tower: UserTowerKind = "gru"  # gru | hybrid (attention + running mean) | attention | pooling
     use_user_id: bool = False  # add a learned user-id vector for users seen in training
-    dim: int = 64
-    hidden: int = 256
-    layers: int = 2
-    heads: int = 2
-    max_history: int = 100
-    dropout: float = 0.2
-    score: str = "dot"  # dot | cosine (divided by temperature)
-    temperature: float = 0.1
-    loss: str = "softmax"  # softmax (sampled softmax) | bpr | ranknet | hinge
+    dim: PositiveInt = 64
+    hidden: PositiveInt = 256
+    layers: PositiveInt = 2
+    heads: PositiveInt = 2
+    max_history: PositiveInt = 100
+    dropout: BelowOne = 0.2
+    score: Literal["dot", "cosine"] = "dot"  # cosine is divided by temperature
+    temperature: PositiveFloat = 0.1
+    loss: LossName = "softmax"  # softmax (sampled softmax) | bpr | ranknet | hinge
     logq: bool = True  # softmax: correct sampled logits by log(K q(j)) so they estimate the full softmax
-    negatives: str = "uniform"  # uniform | popularity | in_batch | hard | all
-    num_negatives: int = 256  # per history window (in_batch and all ignore it)
-    margin: float = 1.0  # hinge
-    sigma: float = 1.0  # ranknet
-    lr: float = 0.012  # high for Adam, on purpose: at 1e-3 the model was far from converged when stopped
-    weight_decay: float = 0.0
-    ema_decay: float = 0.98  # validate and serve an exponential moving average of the weights (per step); 0: off
-    batch_size: int = 32  # history windows per batch
-    epochs: int = 40  # upper bound; early stopping on valid NDCG@10 picks the best
-    patience: int = 8
+    negatives: NegativeKind = "uniform"  # uniform | popularity | in_batch | hard | all
+    num_negatives: PositiveInt = 256  # per history window (in_batch and all ignore it)
+    margin: PositiveFloat = 1.0  # hinge
+    sigma: PositiveFloat = 1.0  # ranknet
+    lr: PositiveFloat = 0.012  # high for Adam, on purpose: at 1e-3 the model was far from converged when stopped
+    weight_decay: NonNegativeFloat = 0.0
+    ema_decay: BelowOne = 0.98  # validate and serve an exponential moving average of the weights (per step); 0: off
+    batch_size: PositiveInt = 32  # history windows per batch
+    epochs: PositiveInt = 40  # upper bound; early stopping on valid NDCG@10 picks the best
+    patience: PositiveInt = 8
     seed: int = 42
 
     def __post_init__(self) -> None:
-        """Reject bad options when the config is built, before any data is read or encoded."""
+        """Rules over several options, checked when the config is built."""
         if not (self.use_text or self.use_item_id):
             raise ConfigError("twotower needs use_text or use_item_id")
-        for option, value, allowed in (
-            ("user_tower", self.user_tower, USER_TOWERS),
-            ("loss", self.loss, LOSS_NAMES),
-            ("negatives", self.negatives, NEGATIVE_KINDS),
-            ("score", self.score, SCORES),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"unknown {option} {value!r}: use one of {list(allowed)}")
-        if self.num_negatives < 1:
-            raise ConfigError(f"num_negatives must be at least 1, got {self.num_negatives}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.user_tower in ("attention", "hybrid") and self.dim % self.heads:
+            raise ConfigError(f"dim ({self.dim}) must be divisible by heads ({self.heads}) for the attention tower")
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {
+            "dim": trial.suggest_categorical("dim", [32, 64, 128]),
+            "layers": trial.suggest_int("layers", 1, 3),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+            "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
+            "ema_decay": trial.suggest_categorical("ema_decay", [0.0, 0.95, 0.98, 0.995]),
+            "user_tower": trial.suggest_categorical("user_tower", ["gru", "hybrid", "attention"]),
+            "max_history": trial.suggest_categorical("max_history", [20, 50, 100, 200]),
+            "id_dropout": trial.suggest_float("id_dropout", 0.0, 0.5),
+            "num_negatives": trial.suggest_int("num_negatives", 1, 512, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+            "loss": trial.suggest_categorical("loss", ["bpr", "softmax"]),
+        }
 
 
 class TwoTowerNetwork(nn.Module):
@@ -181,24 +188,28 @@ class TwoTowerTask(TrainingTask):
         return validation_ndcg(self.model, self.valid)
 
 
-class TwoTowerRanker(Recommender):
+class TwoTowerRanker(NetworkRecommender):
     name = "twotower"
     Config = TwoTowerConfig
     supports_cold_items = True
     scores_histories = True
-    uses_validation = True
+
+    def __init__(self, config: Any = None, **options: Any):
+        super().__init__(config, **options)
+        self.net: TwoTowerNetwork | None = None
+        self.sequences: np.ndarray | None = None  # each known user's latest items, what scoring reads
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.net = TwoTowerNetwork(cfg, torch.from_numpy(self._text_vectors(train)), train.n_users)
         self.net.items.has_id[: train.n_items] = torch.from_numpy(train.item_popularity > 0)
-        self.sequences = train.sequences(cfg.max_history, train.n_items)  # what scoring reads
+        self.sequences = train.sequences(cfg.max_history, train.n_items)
         schedule = Schedule(
             cfg.lr, cfg.weight_decay, cfg.epochs, cfg.patience, cfg.batch_size, cfg.seed, ema_decay=cfg.ema_decay
         )
-        outcome = fit_network(self._task(train, valid), schedule, valid is not None, self.run_options("twotower"))
-        self.best_epoch, self.curve = outcome.best_epoch, outcome.curve
+        task = self._task(train, valid)
+        self._record(self.trainer.fit(task, schedule, validate=valid is not None, description=self.name))
         self.net.cpu()
 
     def _task(self, train: Dataset, valid: Dataset | None) -> TwoTowerTask:
@@ -211,9 +222,6 @@ class TwoTowerRanker(Recommender):
             raise ConfigError("twotower with use_text needs item text: the split's items.csv has no text columns")
         encoder = make_encoder(self.config.encoder_backend, self.config.encoder)
         return EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
-
-    def final_config(self) -> TwoTowerConfig:
-        return dataclasses.replace(self.config, epochs=getattr(self, "best_epoch", self.config.epochs))
 
     @torch.no_grad()
     def _score(self, users: np.ndarray) -> np.ndarray:

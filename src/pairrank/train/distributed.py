@@ -24,15 +24,19 @@ class World:
 
 
 def join_world() -> World:
-    """Join the process group torchrun describes in the environment (gloo on CPU, NCCL on GPU).
+    """Join the process group torchrun describes in the environment.
 
-    Without torchrun (no WORLD_SIZE, or 1) this is a single process and nothing is set up.
+    NCCL when every process has a GPU of its own, gloo otherwise (on CPU, or when
+    processes share a GPU, which NCCL refuses). Without torchrun (no WORLD_SIZE,
+    or 1) this is a single process and nothing is set up.
     """
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        on_this_machine = int(os.environ.get("LOCAL_WORLD_SIZE", size))
+        own_gpus = torch.cuda.is_available() and on_this_machine <= torch.cuda.device_count()
+        dist.init_process_group(backend="nccl" if own_gpus else "gloo")
     return World(dist.get_rank(), dist.get_world_size())
 
 

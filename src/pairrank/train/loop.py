@@ -13,6 +13,7 @@ gradients.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -24,12 +25,12 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from pairrank.errors import ConfigError
-from pairrank.models.early_stopping import EarlyStopping
+from pairrank.errors import ConfigError, TrainingDiverged
 from pairrank.progress import console, progress_bar
 from pairrank.train.averaging import WeightAverage
 from pairrank.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from pairrank.train.distributed import World, barrier, broadcast_float, join_world, training_device
+from pairrank.train.early_stopping import EarlyStopping
 
 
 class TrainingTask(ABC):
@@ -66,28 +67,38 @@ class Schedule:
 
 
 @dataclass
-class RunOptions:
-    """How a fit is run, as opposed to what it learns."""
-
-    checkpoints: Path | None = None  # folder for the per-epoch checkpoint
-    resume: bool = False
-    on_epoch: Callable[[int, float], None] | None = None
-    description: str = "training"
-
-
-@dataclass
 class Outcome:
     best_epoch: int
     curve: list[float] = field(default_factory=list)
 
 
-def fit_network(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOptions) -> Outcome:
-    """Fit `task.network`; on return it holds the best weights (the last ones without validation).
+@dataclass
+class Trainer:
+    """How a torch model is trained, as opposed to what it learns: checkpoints, resume and an epoch callback.
 
-    Runs with torch's deterministic algorithms, so a seed (and a resumed run) gives the same weights.
+    With `checkpoints`, a checkpoint is written there after every epoch and
+    `resume` continues from the one found there (a first run with nothing to
+    resume starts fresh). `on_epoch(epoch, valid_ndcg@10)` is called after
+    each validated epoch; whatever it raises (a tuning trial's pruning)
+    propagates.
     """
-    with deterministic_algorithms():
-        return _fit(task, schedule, validate, options)
+
+    checkpoints: Path | None = None
+    resume: bool = False
+    on_epoch: Callable[[int, float], None] | None = None
+
+    def fit(self, task: TrainingTask, schedule: Schedule, *, validate: bool, description: str) -> Outcome:
+        """Fit `task.network`; on return it holds the best weights (the last ones without validation).
+
+        Runs with torch's deterministic algorithms, so a seed (and a resumed run) gives the same weights.
+        """
+        with deterministic_algorithms():
+            return _fit(task, schedule, validate, self, description)
+
+    def phase(self, name: str) -> Trainer:
+        """The same trainer with its checkpoints in the sub-folder `name` (one per fit of a run)."""
+        folder = self.checkpoints / name if self.checkpoints is not None else None
+        return dataclasses.replace(self, checkpoints=folder)
 
 
 @contextmanager
@@ -104,7 +115,7 @@ def deterministic_algorithms() -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
-def _fit(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOptions) -> Outcome:
+def _fit(task: TrainingTask, schedule: Schedule, validate: bool, trainer: Trainer, description: str) -> Outcome:
     world = join_world()
     device = training_device(world)
     network = task.network.to(device)
@@ -113,15 +124,17 @@ def _fit(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOpt
     stopping = EarlyStopping(schedule.patience)
     average = WeightAverage(network, schedule.ema_decay) if schedule.ema_decay > 0 else None
     start = 1
-    state = load_checkpoint(options.checkpoints) if options.resume and options.checkpoints else None
+    state = load_checkpoint(trainer.checkpoints) if trainer.resume and trainer.checkpoints else None
+    if trainer.resume and state is None and world.is_main:
+        console.print(f"{description}: no checkpoint in {trainer.checkpoints} to resume from; starting fresh")
     if state is not None:
         start = _restore(state, network, optimiser, stopping, average)
         if world.is_main:
-            console.print(f"{options.description}: resuming after epoch {state.epoch}")
+            console.print(f"{description}: resuming after epoch {state.epoch}")
         if state.finished:
             return _finish(network, stopping, validate, state.epoch, average)
     last = start - 1
-    with progress_bar(options.description, total=schedule.epochs, enabled=world.is_main) as bar:
+    with progress_bar(description, total=schedule.epochs, enabled=world.is_main) as bar:
         bar.advance(start - 1)
         for epoch in range(start, schedule.epochs + 1):
             order = np.random.default_rng([schedule.seed, epoch]).permutation(task.n_examples)  # same on all ranks
@@ -137,6 +150,7 @@ def _fit(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOpt
                 if average is not None:
                     average.update(network)
             network.eval()
+            _check_finite(network, epoch, description)
             last = epoch
             bar.advance()
             stop = False
@@ -144,19 +158,28 @@ def _fit(task: TrainingTask, schedule: Schedule, validate: bool, options: RunOpt
                 with _averaged(network, average):
                     score = broadcast_float(task.validate() if world.is_main else 0.0, world, device)
                     stop = stopping.update(epoch, score, lambda: copy.deepcopy(network.state_dict()))
-                bar.describe(f"{options.description}: epoch {epoch} valid ndcg@10 {score:.4f}")
-                if options.on_epoch is not None:
-                    options.on_epoch(epoch, score)
+                bar.describe(f"{description}: epoch {epoch} valid ndcg@10 {score:.4f}")
+                if trainer.on_epoch is not None:
+                    trainer.on_epoch(epoch, score)
             finished = stop or epoch == schedule.epochs
-            if options.checkpoints is not None and world.is_main:
+            if trainer.checkpoints is not None and world.is_main:
                 save_checkpoint(
-                    options.checkpoints,
+                    trainer.checkpoints,
                     _state(epoch, network, optimiser, stopping, finished, average),
                 )
             barrier(world)
             if stop:
                 break
     return _finish(network, stopping, validate, last, average)
+
+
+def _check_finite(network: nn.Module, epoch: int, description: str) -> None:
+    """A network whose weights went to NaN or infinity must not be validated, saved or served."""
+    for name, weights in network.state_dict().items():
+        if weights.is_floating_point() and not torch.isfinite(weights).all():
+            raise TrainingDiverged(
+                f"{description}: weights {name!r} are not finite after epoch {epoch}; lower lr and train again"
+            )
 
 
 def _averaged(network: nn.Module, average: WeightAverage | None) -> AbstractContextManager[None]:

@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
 from pairrank.eval.evaluator import evaluate
 from pairrank.eval.report import write_reports
-from pairrank.pipeline.runs import SplitData, recommend_for_test, train_model, write_run
+from pairrank.experiments.recommending import recommend_for_test
+from pairrank.experiments.training import model_config, train_model, write_run
 from pairrank.progress import console
 
 RECOMMEND_K = 100
@@ -27,6 +29,7 @@ def run_benchmark(
 ) -> list[dict[str, Any]]:
     """For each model: fit (refit on train+valid if `final`), recommend top-100 for
     test users, evaluate; writes results.json, results.md and report.html to `out`."""
+    checked = {name: model_config(name, (configs or {}).get(name)) for name in models}  # before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     split = Split.read(split_dir)
@@ -35,7 +38,7 @@ def run_benchmark(
     rows: list[dict[str, Any]] = []
     for name in models:
         console.print(f"[bold]{name}[/bold]: training on {split_dir} ({'train+valid' if final else 'train'})")
-        model, info = train_model(data, name, (configs or {}).get(name), final=final)
+        model, info = train_model(data, name, checked[name], final=final)
         started = time.perf_counter()
         recs = recommend_for_test(model, data, RECOMMEND_K)
         recommend_seconds = time.perf_counter() - started

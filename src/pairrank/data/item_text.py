@@ -1,4 +1,4 @@
-"""Item text templates: catalogue columns joined into one string per item."""
+"""Item text: catalogue columns joined into one string per item (what the text encoders read)."""
 
 from __future__ import annotations
 

@@ -22,88 +22,17 @@ from typing import Any
 import optuna
 from rich.table import Table
 
+from pairrank.data.split_data import SplitData
 from pairrank.errors import ConfigError, DataError
-from pairrank.models import registry
+from pairrank.experiments.training import model_config, new_model
+from pairrank.models.registry import model_class, model_names
 from pairrank.models.validation import validation_ndcg
-from pairrank.pipeline.runs import SplitData
 from pairrank.progress import progress_bar
+from pairrank.train.loop import Trainer
 
 METRIC = "ndcg@10"
-FACTORS = [32, 64, 128, 256]
 
 SearchSpace = Callable[[optuna.Trial], dict[str, Any]]
-
-
-def _itemknn(trial: optuna.Trial) -> dict[str, Any]:
-    return {"k": trial.suggest_int("k", 1, 200, log=True), "shrink": trial.suggest_float("shrink", 0.0, 100.0)}
-
-
-def _ease(trial: optuna.Trial) -> dict[str, Any]:
-    return {"l2": trial.suggest_float("l2", 1.0, 1e4, log=True)}
-
-
-def _bprmf(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "factors": trial.suggest_categorical("factors", FACTORS),
-        "lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True),
-        "reg": trial.suggest_float("reg", 1e-7, 1e-2, log=True),
-    }
-
-
-def _textknn(trial: optuna.Trial) -> dict[str, Any]:
-    return {"recent": trial.suggest_int("recent", 0, 20)}
-
-
-def _implicit_als(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "factors": trial.suggest_categorical("factors", FACTORS),
-        "regularization": trial.suggest_float("regularization", 1e-3, 10.0, log=True),
-        "alpha": trial.suggest_float("alpha", 0.1, 50.0, log=True),
-    }
-
-
-def _implicit_bpr(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "factors": trial.suggest_categorical("factors", FACTORS),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-3, 1e-1, log=True),
-        "regularization": trial.suggest_float("regularization", 1e-4, 1e-1, log=True),
-    }
-
-
-def _lightfm(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "no_components": trial.suggest_categorical("no_components", [16, 32, 64, 128]),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.2, log=True),
-    }
-
-
-def _twotower(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "dim": trial.suggest_categorical("dim", [32, 64, 128]),
-        "layers": trial.suggest_int("layers", 1, 3),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-8, 1e-3, log=True),
-        "ema_decay": trial.suggest_categorical("ema_decay", [0.0, 0.95, 0.98, 0.995]),
-        "user_tower": trial.suggest_categorical("user_tower", ["gru", "hybrid", "attention"]),
-        "max_history": trial.suggest_categorical("max_history", [20, 50, 100, 200]),
-        "id_dropout": trial.suggest_float("id_dropout", 0.0, 0.5),
-        "num_negatives": trial.suggest_int("num_negatives", 1, 512, log=True),
-        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
-        "loss": trial.suggest_categorical("loss", ["bpr", "softmax"]),
-    }
-
-
-SEARCH_SPACES: dict[str, SearchSpace] = {
-    "itemknn": _itemknn,
-    "ease": _ease,
-    "bprmf": _bprmf,
-    "textknn": _textknn,
-    "implicit-als": _implicit_als,
-    "implicit-bpr": _implicit_bpr,
-    "lightfm": _lightfm,
-    "twotower": _twotower,
-}
 
 
 @dataclass
@@ -129,25 +58,31 @@ class TuneResult:
 
 
 def search_space(name: str) -> SearchSpace:
-    """The search space of a registered model; ConfigError if unknown or nothing to tune."""
-    klass = registry.model_class(name)
-    if not dataclasses.fields(klass.Config):
+    """The search space of a registered model (beside its config); ConfigError if unknown or nothing to tune."""
+    config_class = model_class(name).Config
+    if not dataclasses.fields(config_class):
         raise ConfigError(f"{name} has nothing to tune: it has no hyperparameters")
-    if name not in SEARCH_SPACES:
-        raise ConfigError(f"{name} has no search space; tunable models: {', '.join(SEARCH_SPACES)}")
-    return SEARCH_SPACES[name]
+    space = getattr(config_class, "search_space", None)
+    if space is None:
+        raise ConfigError(f"{name} has no search space; tunable models: {', '.join(tunable_models())}")
+    return space
+
+
+def tunable_models() -> list[str]:
+    """The installed models whose config has a search space."""
+    return [name for name in model_names() if hasattr(model_class(name).Config, "search_space")]
 
 
 def fixed_options(name: str, max_epochs: int | None) -> dict[str, Any]:
     """Options held fixed in every trial: `epochs` capped at `max_epochs` where the model has it."""
-    defaults = {f.name: f.default for f in dataclasses.fields(registry.model_class(name).Config)}
+    defaults = {f.name: f.default for f in dataclasses.fields(model_class(name).Config)}
     if max_epochs is None or "epochs" not in defaults:
         return {}
     return {"epochs": min(max_epochs, defaults["epochs"])}
 
 
 def pruning_callback(trial: optuna.Trial) -> Callable[[int, float], None]:
-    """An `on_epoch` for `Recommender.fit`: report each epoch's score; raise TrialPruned when told to stop."""
+    """An `on_epoch` for a `Trainer`: report each epoch's score; raise TrialPruned when told to stop."""
 
     def on_epoch(epoch: int, value: float) -> None:
         trial.report(value, epoch)
@@ -165,15 +100,16 @@ class Objective:
     """
 
     def __init__(self, data: SplitData, name: str, fixed: dict[str, Any]):
-        self.klass, self.space, self.fixed = registry.model_class(name), search_space(name), fixed
-        self.train, self.valid = data.dataset(data.split.train), data.dataset(data.split.valid)
+        self.name, self.space, self.fixed = name, search_space(name), fixed
+        self.train, self.valid = data.train(), data.valid()
         self.error: ConfigError | DataError | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         config = {**self.space(trial), **self.fixed}
         trial.set_user_attr("config", config)
         try:
-            model = self.klass(config).fit(self.train, self.valid, on_epoch=pruning_callback(trial))
+            model = new_model(self.name, model_config(self.name, config), Trainer(on_epoch=pruning_callback(trial)))
+            model.fit(self.train, self.valid)
         except (ConfigError, DataError) as error:
             self.error = error
             trial.study.stop()

@@ -1,0 +1,1 @@
+"""Experiments on split directories: train and recommend, benchmark several models, tune one."""

@@ -1,0 +1,49 @@
+"""Progress in a log (output not a terminal): plain lines with the step, its count and the seconds."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+
+from pairrank import progress
+
+
+def test_a_log_gets_plain_lines_for_start_each_description_periodic_counts_and_the_end(monkeypatch):
+    log = io.StringIO()
+    monkeypatch.setattr(progress, "console", Console(file=log, force_terminal=False, width=200))
+    monkeypatch.delenv("PAIRRANK_QUIET", raising=False)
+    monkeypatch.setattr(progress, "PLAIN_EVERY_SECONDS", 3600.0)  # no periodic line during the epochs
+    with progress.progress_bar("twotower", total=3) as bar:
+        for epoch in (1, 2, 3):
+            bar.advance()
+            bar.describe(f"twotower: epoch {epoch} valid ndcg@10 0.0{epoch}00")
+    lines = log.getvalue().splitlines()
+    assert [re.sub(r"\(\d+\.\d s\)", "(s)", line) for line in lines] == [
+        "twotower: 0/3 (s)",
+        "twotower: epoch 1 valid ndcg@10 0.0100: 1/3 (s)",
+        "twotower: epoch 2 valid ndcg@10 0.0200: 2/3 (s)",
+        "twotower: epoch 3 valid ndcg@10 0.0300: 3/3 (s)",
+    ]  # the end repeats nothing already said
+
+    log.truncate(0), log.seek(0)
+    monkeypatch.setattr(progress, "PLAIN_EVERY_SECONDS", 0.0)  # a line at every count
+    with progress.progress_bar("encoding 4 texts", total=4) as bar:
+        bar.advance(2)
+        bar.advance(2)
+    assert [line.split(" (")[0] for line in log.getvalue().splitlines()] == [
+        "encoding 4 texts: 0/4",
+        "encoding 4 texts: 2/4",
+        "encoding 4 texts: 4/4",
+    ]
+
+
+def test_quiet_prints_nothing(monkeypatch):
+    log = io.StringIO()
+    monkeypatch.setattr(progress, "console", Console(file=log, force_terminal=False))
+    monkeypatch.setenv("PAIRRANK_QUIET", "1")
+    with progress.progress_bar("x", total=2) as bar:
+        bar.advance()
+        bar.describe("y")
+    assert log.getvalue() == ""
