@@ -65,6 +65,31 @@ def test_candidates_restrict_the_ranking(fitted):
     assert (top[:, 5:] == -1).all()
 
 
+def test_ease_int8_storage_is_a_quarter_of_float32_and_loads_to_the_same_scores(loo_data, tmp_path):
+    from safetensors.numpy import load_file
+
+    train = loo_data.train()
+    exact, small = EASE(storage="float32").fit(train), EASE().fit(train)
+    assert small.config.storage == "int8"
+    exact.save(tmp_path / "float32"), small.save(tmp_path / "int8")
+    stored = load_file(str(tmp_path / "int8" / "model.safetensors"))
+    assert "weights" not in stored and stored["codes"].dtype == np.int8
+    assert stored["codes"].shape == load_file(str(tmp_path / "float32" / "model.safetensors"))["weights"].shape
+    users = np.arange(30)
+    np.testing.assert_array_equal(load_model(tmp_path / "int8").score(users), small.score(users))
+    step = np.abs(exact.weights).max(axis=0) / 127  # int8 moves each weight by at most half a step
+    assert (np.abs(small.weights - exact.weights) <= step / 2 + 1e-7).all()
+    assert not np.array_equal(small.weights, exact.weights)
+
+
+def test_ease_solves_over_items_with_interactions_only(loo_data):
+    train = loo_data.train()
+    model = EASE(storage="float32").fit(train)
+    assert model.weights.shape == (len(model.active),) * 2 and len(model.active) < train.n_items
+    untouched = np.setdiff1d(np.arange(train.n_items), model.active)
+    assert (model.score(np.arange(10))[:, untouched] == 0).all()
+
+
 def test_ease_has_zero_diagonal_and_itemknn_keeps_k_neighbours(loo_data):
     train = loo_data.dataset(loo_data.split.train)
     ease = EASE(l2=50.0).fit(train)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from pairrank import __version__
+from pairrank.version import __version__
 from pairrank.cli import app
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
@@ -147,3 +147,43 @@ def test_loading_a_model_folder_never_unpickles(loo_data, tmp_path, monkeypatch,
     monkeypatch.setattr(np, "load", lambda *a, **k: refuse() if k.get("allow_pickle") else np.lib.npyio.load(*a, **k))
     loaded = load_model(tmp_path / name)
     np.testing.assert_allclose(loaded.score(np.arange(4)), model.score(np.arange(4)), rtol=1e-5, atol=1e-5)
+
+
+def test_save_replaces_an_earlier_run_as_a_whole_and_keeps_only_this_runs_checkpoints(loo_data, tmp_path):
+    from pairrank.experiments.training import train_run
+
+    out = tmp_path / "run"
+    train_run(loo_data, "twotower", TINY_TWOTOWER, out)  # leaves checkpoints/ and a TwoTower folder
+    (out / "notes.txt").write_text("left by hand")
+    assert (out / "checkpoints").is_dir()
+    train_run(loo_data, "ease", {}, out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "items.parquet",
+        "model.safetensors",
+        "run.json",
+        "users.parquet",
+    ]
+    assert json.loads((out / "config.json").read_text())["model"] == "ease"
+    assert not list(tmp_path.glob(".run.*"))  # no staging or old copies left behind
+
+
+def test_a_failed_save_leaves_the_earlier_folder_untouched(ease_folder, tmp_path, monkeypatch):
+    folder = Path(shutil.copytree(ease_folder, tmp_path / "run"))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    model = load_model(folder)
+    model.config = EASE({"l2": 5.0, "storage": "int8"}).config  # so a partial write would show in config.json
+    monkeypatch.setattr(type(model), "_state", lambda self: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        model.save(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert not list(tmp_path.glob(".run.*"))
+
+
+def test_save_refuses_to_replace_a_folder_that_is_not_a_model_folder(ease_folder, tmp_path):
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(DataError, match="exists and is not a model folder"):
+        load_model(ease_folder).save(precious)
+    assert (precious / "thesis.tex").read_text() == "years of work"

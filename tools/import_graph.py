@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Lowest first. A module may import its own part and the parts of lower layers, never a higher layer
-# or another part of its own layer. "pairrank" is the package root (its version).
+# or another part of its own layer. "pairrank" is the package root: the public face (`pairrank.load`).
 LAYERS: list[set[str]] = [
-    {"pairrank", "errors", "progress"},
+    {"version", "errors", "progress"},
     {"data"},
     {"encoders", "eval"},
     {"train"},
     {"models"},
     {"experiments"},
+    {"api"},
     {"cli"},
-    {"__main__"},
+    {"pairrank", "__main__"},
 ]
 
 

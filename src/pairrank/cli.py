@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pairrank.errors import ConfigError, DataError
+from pairrank.errors import ConfigError, DataError, DataWarning
 from pairrank.models.registry import model_names
 from pairrank.progress import console
 
@@ -50,12 +51,22 @@ class OnSeen(str, Enum):
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Bad input or configuration: one red line on stderr and exit code 2, no traceback."""
-    try:
-        yield
-    except (DataError, ConfigError, FileNotFoundError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    """Bad input or configuration: one red line on stderr and exit code 2, no traceback.
+
+    `DataWarning`s (a guessed column, unused columns, no timestamp) are shown as they happen.
+    """
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)
+        warnings.showwarning = show
+        try:
+            yield
+        except (DataError, ConfigError, FileNotFoundError) as e:
+            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
 
 @app.command()
@@ -133,9 +144,16 @@ def train(
         console.print(f"trained {model} in {info['train_seconds']:.1f} s; wrote {out}")
 
 
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
 @app.command()
 def recommend(
     run: Annotated[Path, typer.Option(help="Run directory written by 'pairrank train'.")],
+    user: Annotated[list[str] | None, typer.Option(help="A user the run was trained on (repeat for several).")] = None,
     split: Annotated[Path | None, typer.Option(help="Split directory: recommends for its test users.")] = None,
     history: Annotated[
         Path | None,
@@ -145,26 +163,46 @@ def recommend(
         ),
     ] = None,
     items: Annotated[str | None, typer.Option(help="One history given now: comma-separated item ids.")] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Recommendations file (.csv or .parquet); omit with --items to print a table.")
+    columns: Annotated[
+        str | None, typer.Option(help="Column mapping for --history, as for split: 'user_id=visitor,item_id=sku'.")
     ] = None,
-    k: Annotated[int, typer.Option(min=1, help="Items per user.")] = 100,
+    k: Annotated[
+        int | None, typer.Option(min=1, help="Items per user (default 100 with --split, for evaluation; else 10).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the recommendations here (.csv or .parquet).")] = None,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Without --out: a table with titles, or CSV/JSON on stdout.")
+    ] = OutputFormat.table,
 ) -> None:
-    """Top-k for the split's test users (train+valid items excluded), or for histories given now (theirs excluded)."""
-    from pairrank.models.registry import load_model
+    """Top-k for users of the run (--user), the split's test users, or histories given now (their items excluded)."""
+    from pairrank.api import Ranker
 
     with user_errors():
-        source = _one_source(split=split, history=history, items=items)
-        if out is None and items is None:
-            raise ConfigError(f"{source} needs --out (only --items can print to the terminal)")
-        model = load_model(run)
-        recs = _split_recs(model, split, k) if split is not None else _history_recs(model, history, items, k)
-        if out is None:
-            results_console.print(_recs_table(recs, k))
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        recs.to_parquet(out, index=False) if out.suffix == ".parquet" else recs.to_csv(out, index=False)
-    console.print(f"wrote {recs['user_id'].nunique()} users x top-{k} to {out}")
+        source = _one_source(user=user, split=split, history=history, items=items)
+        if out is None and format is OutputFormat.table and source in ("--split", "--history"):
+            raise ConfigError(f"{source} gives many lists: write them with --out, or print --format csv|json")
+        ranker = Ranker.load(run)
+        k = k or (100 if split is not None else 10)
+        if user is not None:
+            recs = ranker.recommend(user, k)
+        elif items is not None:
+            recs = ranker.recommend_history(items.split(","), k)
+        elif history is not None:
+            recs = ranker.recommend_histories(_read_histories(history, columns), k, source=str(history))
+        else:
+            recs = _split_recs(ranker.model, split, k)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            recs.to_parquet(out, index=False) if out.suffix == ".parquet" else recs.to_csv(out, index=False)
+    if out is not None:
+        console.print(f"wrote {recs['user_id'].nunique()} users x top-{k} to {out}")
+    elif format is OutputFormat.csv:
+        typer.echo(recs.to_csv(index=False), nl=False)
+    elif format is OutputFormat.json:
+        typer.echo(recs.to_json(orient="records", indent=2))
+    else:
+        for user_id, rows in recs.groupby("user_id", sort=False):
+            results_console.print(_recs_table(rows, f"top-{k} for {source.lstrip('-')} {user_id}"))
 
 
 def _one_source(**options: object) -> str:
@@ -184,36 +222,26 @@ def _split_recs(model: Recommender, split: Path, k: int) -> pd.DataFrame:
     return recommend_for_test(model, SplitData.from_split(Split.read(split)), k)
 
 
-def _history_recs(model: Recommender, history: Path | None, items: str | None, k: int) -> pd.DataFrame:
-    """Top-k for each history of the --history file or for the --items list, unknown item ids skipped with a warning."""
-    from pairrank.data.histories import anonymous_history, code_histories, read_histories
-    from pairrank.experiments.recommending import recommend_histories_frame
-    from pairrank.models.registry import history_models
+def _read_histories(path: Path, columns: str | None) -> pd.DataFrame:
+    from pairrank.data.histories import read_histories
+    from pairrank.data.interactions import ColumnMap
 
-    if not model.scores_histories:
-        raise ConfigError(
-            f"{model.name} cannot recommend for a history given now (it scores only the users it was trained on); "
-            f"models that can: {', '.join(history_models())}"
-        )
-    source = history if history is not None else "--items"
-    frame = read_histories(history) if history is not None else anonymous_history(items.split(","), source)
-    user_ids, histories, unknown = code_histories(model.items, frame, source)
-    if len(unknown):
-        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        console.print(
-            f"[yellow]warning:[/yellow] skipped {len(unknown)} item id(s) not in the model's catalogue: {shown}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    return recommend_histories_frame(model, user_ids, histories, k)
+    return read_histories(path, ColumnMap.parse(columns))
 
 
-def _recs_table(recs: pd.DataFrame, k: int) -> Table:
-    table = Table(title=f"top-{k} for the given history")
-    for column in ("rank", "item_id", "score"):
-        table.add_column(column, justify="right" if column != "item_id" else "left")
+def _recs_table(recs: pd.DataFrame, title: str, reasons: dict[str, str] | None = None) -> Table:
+    """rank, item_id, score and title (when known), and `reasons[item_id]` as "because of" if given."""
+    table = Table(title=title)
+    shown = [c for c in ("rank", "item_id", "score", "title") if c in recs.columns]
+    for column in shown:
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    if reasons is not None:
+        table.add_column("because of", style="dim")
     for row in recs.itertuples(index=False):
-        table.add_row(str(row.rank), str(row.item_id), f"{row.score:.4f}")
+        cells = {"rank": str(row.rank), "item_id": str(row.item_id), "score": f"{row.score:.4f}"}
+        cells["title"] = getattr(row, "title", "")
+        because = [reasons.get(str(row.item_id), "")] if reasons is not None else []
+        table.add_row(*(cells[c] for c in shown), *because)
     return table
 
 
@@ -339,26 +367,30 @@ def tune(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Where the split, recommendations and report go.")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(help="Where the split, runs, recommendations and report go.")] = Path(
+        "runs/demo"
+    ),
     data: Annotated[Path, typer.Option(help="MovieLens directory.")] = BUNDLED_DATA,
     protocol: Annotated[Protocol, typer.Option(help="Split protocol.")] = Protocol.temporal80,
 ) -> None:
-    """The main job end to end on the bundled MovieLens sample: import, split, train the baselines, evaluate, report."""
-    from pairrank.data.importers import load_dataset
-    from pairrank.data.split_io import make_split
-    from pairrank.experiments.benchmark import run_benchmark
-    from pairrank.models.registry import baseline_names
+    """The main job on the bundled MovieLens sample: import, split, train TwoTower beside the baselines,
+    evaluate, report, and show one user's recommendations with the history items behind each."""
+    from pairrank.api import Ranker
+    from pairrank.experiments.demo import demo_user, run_demo
 
     with user_errors():
-        raw = load_dataset(data, "movielens")
-        split_dir = out / f"split-{protocol.value}"
-        summary = make_split(raw, protocol.value, split_dir)
-        console.print(
-            f"split {data} with {protocol.value}: {summary['train_interactions']} train, "
-            f"{summary['valid_interactions']} valid, {summary['test_interactions']} test"
-        )
-        run_benchmark(split_dir, baseline_names(), out / "benchmark")
-    _print_results(out / "benchmark")
+        run = run_demo(data, out, protocol.value)
+        _print_results(run.benchmark_dir)
+        user = demo_user(run.split_dir)
+        ranker = Ranker.load(run.shown_run)
+        history = run.history(user)
+        recs = ranker.recommend([user], k=5)
+        why = ranker.explain_history(history, recs["item_id"].tolist(), top=2)
+    recent = ", ".join(ranker.titles(history[-3:]))
+    results_console.print(f"\n{ranker.model.name} for user {user} ({len(history)} items, latest: {recent})")
+    reasons = why.groupby("item_id")["because_title"].apply("; ".join).to_dict()
+    title = f"top-5 for user {user}, and the history items each leans on most"
+    results_console.print(_recs_table(recs, title, reasons))
 
 
 if __name__ == "__main__":

@@ -29,3 +29,7 @@ class ConfigError(ValueError):
 
 class TrainingDiverged(ConfigError):
     """Training produced non-finite weights (usually a learning rate too high for the data)."""
+
+
+class DataWarning(UserWarning):
+    """Input that was read, but not the way its author may think (an unused column, a guessed mapping)."""

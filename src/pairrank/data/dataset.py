@@ -18,7 +18,7 @@ class Dataset:
     """Interactions coded against fixed user and item id maps.
 
     Rows are grouped by user in time order (as the split files store them).
-    `item_text` is aligned with `items` (one string per item, '' if none).
+    `item_text` and `item_titles` are aligned with `items` (one string per item, '' if none).
     """
 
     users: IdMap
@@ -28,9 +28,17 @@ class Dataset:
     timestamps: np.ndarray | None = None
     ratings: np.ndarray | None = None
     item_text: list[str] | None = None
+    item_titles: list[str] | None = None
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, users: IdMap, items: IdMap, item_text: list[str] | None = None) -> Dataset:
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        users: IdMap,
+        items: IdMap,
+        item_text: list[str] | None = None,
+        item_titles: list[str] | None = None,
+    ) -> Dataset:
         return cls(
             users=users,
             items=items,
@@ -39,6 +47,7 @@ class Dataset:
             timestamps=frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame else None,
             ratings=frame[RATING].to_numpy(dtype=np.float64) if RATING in frame else None,
             item_text=item_text,
+            item_titles=item_titles,
         )
 
     @property

@@ -16,12 +16,13 @@ from pairrank.errors import DataError
 ANONYMOUS = "history"  # user id of a history given without one (.txt file, --items)
 
 
-def read_histories(path: Path) -> pd.DataFrame:
+def read_histories(path: Path, columns: ColumnMap = ColumnMap()) -> pd.DataFrame:
     """Histories to recommend for: user_id, item_id rows, each user's in order (oldest first).
 
-    A CSV or Parquet file has columns user_id, item_id and optionally
-    timestamp (which orders each history; file order otherwise). A .txt file
-    holds one item id per line: a single history, of user "history".
+    A CSV or Parquet file has a user, an item and optionally a time column
+    (which orders each history; file order otherwise), found by the same
+    names and `columns` mapping as `split` reads. A .txt file holds one item
+    id per line: a single history, of user "history".
     """
     path = Path(path)
     if path.suffix == ".txt":
@@ -29,7 +30,7 @@ def read_histories(path: Path) -> pd.DataFrame:
             raise DataError("file not found", path)
         return anonymous_history(path.read_text().splitlines(), path)
     fmt = "parquet" if path.suffix == ".parquet" else "csv"
-    frame, _ = read_generic(path, fmt, columns=ColumnMap(user_id=USER, item_id=ITEM))
+    frame, _ = read_generic(path, fmt, columns=columns)
     users = pd.factorize(frame[USER])[0]
     times = frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame else np.zeros(len(frame), dtype=np.int64)
     return frame.iloc[np.lexsort((times, users))][[USER, ITEM]].reset_index(drop=True)

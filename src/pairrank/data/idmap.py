@@ -43,8 +43,9 @@ class IdMap:
     def id_of(self, indices: np.ndarray) -> np.ndarray:
         return self.ids[np.asarray(indices)]
 
-    def save(self, path: Path) -> None:
-        pd.DataFrame({"id": self.ids.astype(str)}).to_parquet(path, index=False)
+    def save(self, path: Path, extra: dict[str, Sequence[str]] | None = None) -> None:
+        """Write the ids (column `id`), plus `extra` columns aligned with them (titles, say)."""
+        pd.DataFrame({"id": self.ids.astype(str), **(extra or {})}).to_parquet(path, index=False)
 
     @classmethod
     def load(cls, path: Path) -> IdMap:
@@ -58,3 +59,9 @@ class IdMap:
         if "id" not in frame.columns:
             raise DataError("no 'id' column", path, field="id")
         return cls(frame["id"].astype(str).to_numpy(dtype=object))
+
+
+def read_extra(path: Path, column: str) -> list[str] | None:
+    """An `extra` column written beside the ids by `IdMap.save`, or None when the file has none."""
+    frame = pd.read_parquet(path)
+    return frame[column].astype(str).tolist() if column in frame.columns else None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pairrank.data.column_guess import warn_unused, with_timestamp
 from pairrank.data.interactions import ColumnMap, interactions_from_table
 from pairrank.data.schema import ITEM, RawDataset
 from pairrank.data.tables import as_string, read_delimited, read_jsonl, read_parquet
@@ -24,7 +25,12 @@ def read_generic(
     delimiter: str | None = None,
     encoding: str = "utf-8",
 ) -> tuple[pd.DataFrame, int]:
-    """Interactions from one CSV/TSV/JSONL/Parquet file with a column mapping."""
+    """Interactions from one CSV/TSV/JSONL/Parquet file with a column mapping.
+
+    Columns not mapped are found by their usual names (`ALIASES`); a column
+    that looks like a time becomes the timestamp when none is mapped, and the
+    columns left unused are listed, both as a `DataWarning`.
+    """
     path = Path(path)
     header_lines = 1
     if fmt in ("csv", "tsv"):
@@ -39,6 +45,8 @@ def read_generic(
         header_lines = 0
     else:
         raise DataError(f"unknown generic format {fmt!r}; use one of {GENERIC_FORMATS}", path, field="--format")
+    columns = with_timestamp(table, columns, path)
+    warn_unused(table, columns, path)
     frame, bad = interactions_from_table(table, columns, path, on_bad_rows=on_bad_rows, header_lines=header_lines)
     return frame, skipped + bad
 

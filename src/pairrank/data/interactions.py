@@ -107,9 +107,10 @@ def interactions_from_table(
 ) -> tuple[pd.DataFrame, int]:
     """Validate and convert; returns the frame and the number of rows skipped.
 
-    Ids must be non-blank; timestamps integers or decimals (seconds); ratings
-    numbers or blank. A bad value raises a `DataError` naming its line (row +
-    `header_lines`) and field, unless `on_bad_rows="skip"`.
+    Ids must be non-blank; timestamps numbers of seconds or ISO-8601 dates
+    and date-times (UTC unless they carry a zone); ratings numbers or blank.
+    A bad value raises a `DataError` naming its line (row + `header_lines`)
+    and field, unless `on_bad_rows="skip"`.
     """
     resolved = columns.resolve(table.column_names, path)
     strings = {name: as_string(table.column(src)) for name, src in resolved.items()}
@@ -118,8 +119,10 @@ def interactions_from_table(
         strings[name] = pc.utf8_trim_whitespace(strings[name])
         bad_masks.append((name, pc.equal(pc.utf8_length(strings[name]), 0), "blank id"))
     if TIMESTAMP in strings:
-        bad = pc.invert(pc.match_substring_regex(strings[TIMESTAMP], NUMBER_PATTERN))
-        bad_masks.append((TIMESTAMP, bad, "timestamp is not a number of seconds"))
+        seconds, bad = timestamp_seconds(strings[TIMESTAMP])
+        bad_masks.append(
+            (TIMESTAMP, pa.chunked_array([bad]), "timestamp is not a number of seconds or an ISO-8601 date")
+        )
     if RATING in strings:
         blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(strings[RATING])), 0)
         numeric = pc.match_substring_regex(strings[RATING], NUMBER_PATTERN)
@@ -138,6 +141,8 @@ def interactions_from_table(
     if keep is not None:
         skipped = table.num_rows - pc.sum(keep).as_py() if table.num_rows else 0
         strings = {name: pc.filter(col, keep) for name, col in strings.items()}
+        if TIMESTAMP in strings:
+            seconds = seconds[np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)]
 
     frame = pd.DataFrame(
         {
@@ -146,9 +151,7 @@ def interactions_from_table(
         }
     )
     if TIMESTAMP in strings:
-        frame[TIMESTAMP] = pc.cast(
-            pc.cast(pc.utf8_trim_whitespace(strings[TIMESTAMP]), pa.float64()), pa.int64(), safe=False
-        ).to_numpy()
+        frame[TIMESTAMP] = seconds
     if RATING in strings:
         text = pc.utf8_trim_whitespace(strings[RATING])
         text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
@@ -156,3 +159,24 @@ def interactions_from_table(
     if EVENT in strings:
         frame[EVENT] = pd.array(strings[EVENT], dtype=ID_DTYPE)
     return frame, skipped
+
+
+def timestamp_seconds(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds since the epoch (int64) for each value, and where a value is neither a number of seconds
+    nor an ISO-8601 date or date-time (`2024-05-01`, `2024-05-01T12:30:00+02:00`)."""
+    text = pc.utf8_trim_whitespace(text)
+    numeric = np.asarray(pc.match_substring_regex(text, NUMBER_PATTERN).to_numpy(zero_copy_only=False), dtype=bool)
+    seconds = np.zeros(len(text), dtype=np.int64)
+    bad = np.zeros(len(text), dtype=bool)
+    if numeric.any():
+        numbers = pc.cast(pc.filter(text, pa.array(numeric)), pa.float64()).to_numpy(zero_copy_only=False)
+        seconds[numeric] = numbers.astype(np.int64)
+    if not numeric.all():
+        others = pd.Series(pc.filter(text, pa.array(~numeric)).to_pylist(), dtype=object)
+        parsed = pd.to_datetime(others, format="ISO8601", utc=True, errors="coerce")
+        readable = parsed.notna().to_numpy()
+        whole = np.zeros(len(others), dtype=np.int64)
+        whole[readable] = parsed[readable].to_numpy(dtype="datetime64[s]").astype(np.int64)
+        seconds[~numeric] = whole
+        bad[~numeric] = ~readable
+    return seconds, bad

@@ -8,6 +8,17 @@ import pandas as pd
 
 from pairrank.data.schema import ITEM
 
+TITLE_CHARS = 80  # a title made from an item's text when the catalogue has no title column
+
+
+def item_titles(items: pd.DataFrame) -> pd.Series:
+    """A short display name per item: its `title` column, else the start of its joined text."""
+    if "title" in items.columns:
+        return items["title"].fillna("").astype(str).str.strip()
+    text = item_texts(items)
+    long = text.str.len() > TITLE_CHARS
+    return text.where(~long, text.str.slice(0, TITLE_CHARS - 3).str.rstrip() + "...")
+
 
 def item_texts(items: pd.DataFrame, columns: Sequence[str] | None = None, sep: str = ". ") -> pd.Series:
     """Join the non-empty text fields of each item (all non-id columns by default).

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pairrank.data.preprocess import ORDER_SEED, prepare
+from pairrank.data.preprocess import MIN_USER_INTERACTIONS, ORDER_SEED, prepare
 from pairrank.data.schema import ITEM, USER
+from pairrank.errors import DataError
 
 PROTOCOLS = ("loo", "temporal80", "cold_items")
 COLD_ITEM_SHARE = 0.2
@@ -70,9 +71,23 @@ def cold_items(ordered: pd.DataFrame, catalogue: np.ndarray) -> SplitFrames:
     return SplitFrames("cold_items", warm[~valid], warm[valid], ordered[is_cold], candidates=withheld)
 
 
-def split_interactions(interactions: pd.DataFrame, protocol: str, catalogue: np.ndarray | None = None) -> SplitFrames:
-    """Apply PROTOCOL.md's preprocessing, then the named protocol."""
+def split_interactions(
+    interactions: pd.DataFrame, protocol: str, catalogue: np.ndarray | None = None, *, source: str | None = None
+) -> SplitFrames:
+    """Apply PROTOCOL.md's preprocessing, then the named protocol.
+
+    Nothing left to split is a `DataError` naming `source` and the step that emptied it.
+    """
+    if interactions.empty:
+        raise DataError("no interactions to split", source)
     ordered = prepare(interactions)
+    if ordered.empty:
+        users = interactions[USER].nunique()
+        raise DataError(
+            f"no user has {MIN_USER_INTERACTIONS} or more distinct items ({users} users, {len(interactions)} rows): "
+            f"PROTOCOL.md's {MIN_USER_INTERACTIONS}-interaction user filter left nothing to split",
+            source,
+        )
     if protocol == "loo":
         return leave_one_out(ordered)
     if protocol == "temporal80":

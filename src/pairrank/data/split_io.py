@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +13,11 @@ import pandas as pd
 from pairrank.data.idmap import IdMap
 from pairrank.data.importers import read_catalogue
 from pairrank.data.interactions import ColumnMap, interactions_from_table
-from pairrank.data.item_text import item_texts
+from pairrank.data.item_text import item_texts, item_titles
 from pairrank.data.schema import EVENT, ITEM, RATING, TIMESTAMP, USER, RawDataset
 from pairrank.data.split import SplitFrames, split_interactions
 from pairrank.data.tables import read_delimited
-from pairrank.errors import DataError
+from pairrank.errors import DataError, DataWarning
 
 PARTS = ("train", "valid", "test")
 SPLIT_COLUMNS = (USER, ITEM, TIMESTAMP, RATING)
@@ -48,9 +49,21 @@ def write_split(frames: SplitFrames, raw: RawDataset, out: Path) -> dict:
 
 
 def make_split(raw: RawDataset, protocol: str, out: Path) -> dict:
-    """Split an imported dataset with a PROTOCOL.md protocol and write the split directory."""
+    """Split an imported dataset with a PROTOCOL.md protocol and write the split directory.
+
+    Without timestamps each user's history gets a seeded random order (PROTOCOL.md), which a
+    `DataWarning` says, since `loo` and `temporal80` then hold out random items rather than the latest.
+    """
+    if TIMESTAMP not in raw.interactions.columns and protocol != "cold_items":
+        warnings.warn(
+            DataWarning(
+                f"{raw.source or 'input'}: no timestamp, so each user's history gets a seeded random order and "
+                f"{protocol} holds out random items, not the latest; map a time column with --columns timestamp=COLUMN"
+            ),
+            stacklevel=2,
+        )
     catalogue = raw.items[ITEM].astype(str).to_numpy() if raw.items is not None else None
-    return write_split(split_interactions(raw.interactions, protocol, catalogue), raw, out)
+    return write_split(split_interactions(raw.interactions, protocol, catalogue, source=raw.source or None), raw, out)
 
 
 def _catalogue(frames: SplitFrames, raw: RawDataset) -> pd.DataFrame:
@@ -107,6 +120,11 @@ class Split:
         """One text per item of `items`: its catalogue text fields joined."""
         joined = pd.Series(item_texts(self.items).to_numpy(), index=self.items[ITEM].astype(str))
         return joined.reindex(items.ids).fillna("").tolist()
+
+    def item_titles(self, items: IdMap) -> list[str]:
+        """One display title per item of `items` ('' where the catalogue has no text)."""
+        titles = pd.Series(item_titles(self.items).to_numpy(), index=self.items[ITEM].astype(str))
+        return titles.reindex(items.ids).fillna("").tolist()
 
     def fit_frame(self, final: bool) -> pd.DataFrame:
         """Training interactions: train, or train+valid for a final refit."""

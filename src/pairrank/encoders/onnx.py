@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pairrank.encoders.sentence import DEFAULT_MODEL, PROGRESS_BATCHES, SentenceEncoder, resolve_model
+from pairrank.encoders.sentence import (
+    DEFAULT_BATCH,
+    DEFAULT_MODEL,
+    PROGRESS_BATCHES,
+    SentenceEncoder,
+    longest_first,
+    resolve_model,
+)
 from pairrank.errors import ConfigError
 from pairrank.progress import progress_bar
 
@@ -127,7 +134,7 @@ class OnnxEncoder:
         model: str = DEFAULT_MODEL,
         *,
         quantize: bool = True,
-        batch_size: int = 128,
+        batch_size: int = DEFAULT_BATCH,
         cache_dir: Path | None = None,
     ):
         self.model_name = model
@@ -188,10 +195,11 @@ class OnnxEncoder:
         self._load()
         texts = list(texts)
         out = np.zeros((len(texts), self._meta["dimension"]), dtype=np.float32)
+        order = longest_first(texts)
         chunk = self.batch_size * PROGRESS_BATCHES
         with progress_bar(f"encoding {len(texts)} texts", total=len(texts), enabled=show_progress) as bar:
             for start in range(0, len(texts), chunk):
-                part = texts[start : start + chunk]
-                out[start : start + len(part)] = self._run(part)
-                bar.advance(len(part))
+                rows = order[start : start + chunk]
+                out[rows] = self._run([texts[i] for i in rows])
+                bar.advance(len(rows))
         return out

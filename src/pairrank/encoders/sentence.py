@@ -11,7 +11,8 @@ import numpy as np
 from pairrank.progress import progress_bar
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-PROGRESS_BATCHES = 4  # batches per progress-bar step
+PROGRESS_BATCHES = 16  # batches per progress-bar step
+DEFAULT_BATCH = 32  # texts per forward pass: faster than 128 on CPU once batches hold similar lengths
 _PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}", "default"}
 
 
@@ -34,7 +35,7 @@ def resolve_model(name: str = DEFAULT_MODEL) -> str:
 class SentenceEncoder:
     """`encode(texts) -> float32[n, d]`, L2-normalised, via sentence-transformers."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 128, device: str | None = None):
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = DEFAULT_BATCH, device: str | None = None):
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
@@ -54,17 +55,23 @@ class SentenceEncoder:
         return self._model
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        """Texts go longest first, so each batch pads to similar lengths; vectors come back in input order."""
         model = self._load()
         texts = list(texts)
-        chunks: list[np.ndarray] = []
+        out = np.zeros((len(texts), model.get_sentence_embedding_dimension()), dtype=np.float32)
+        order = longest_first(texts)
         chunk = self.batch_size * PROGRESS_BATCHES
         with progress_bar(f"encoding {len(texts)} texts", total=len(texts), enabled=show_progress) as bar:
             for start in range(0, len(texts), chunk):
-                part = texts[start : start + chunk]
-                chunks.append(
-                    model.encode(part, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True)
+                rows = order[start : start + chunk]
+                part = [texts[i] for i in rows]
+                out[rows] = model.encode(
+                    part, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True
                 )
                 bar.advance(len(part))
-        if not chunks:
-            return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
-        return np.concatenate(chunks).astype(np.float32)
+        return out
+
+
+def longest_first(texts: list[str]) -> np.ndarray:
+    """Positions of `texts` by falling length in characters (a cheap stand-in for tokens), ties in order."""
+    return np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")

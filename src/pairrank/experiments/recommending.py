@@ -44,11 +44,12 @@ def recommend_frame(
     users: np.ndarray,
     k: int,
     *,
+    exclude_seen: bool = True,
     exclude: sp.csr_matrix | None = None,
     candidates: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Recommendations for user indices as a PROTOCOL.md frame."""
-    top, scores = model.recommend(users, k, exclude=exclude, candidates=candidates)
+    """Recommendations for user indices as a PROTOCOL.md frame (see `Recommender.recommend`)."""
+    top, scores = model.recommend(users, k, exclude_seen=exclude_seen, exclude=exclude, candidates=candidates)
     return _recs_frame(model, model.users.id_of(users), top, scores)
 
 

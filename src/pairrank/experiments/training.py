@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from pairrank.models.network import NetworkRecommender
 from pairrank.models.registry import model_class
 from pairrank.train.distributed import join_world
 from pairrank.train.loop import Trainer
+
+CHECKPOINTS = "checkpoints"  # the sub-folder of a run folder that holds its training checkpoints
 
 
 def model_config(name: str, options: dict[str, Any] | None = None) -> Any:
@@ -68,9 +71,13 @@ def train_run(
     """`train_model` with checkpoints in `out/checkpoints`, then the run folder written to `out`.
 
     Under torchrun every process trains its share and only the main one writes; returns the run's
-    info and whether this process wrote the folder.
+    info and whether this process wrote the folder. Without `resume`, checkpoints an earlier run left
+    in `out` are removed first: they are not this run's.
     """
-    trainer = Trainer(checkpoints=Path(out) / "checkpoints", resume=resume)
+    checkpoints = Path(out) / CHECKPOINTS
+    if not resume and join_world().is_main:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    trainer = Trainer(checkpoints=checkpoints, resume=resume)
     model, info = train_model(data, name, config, final=final, trainer=trainer)
     main = join_world().is_main
     if main:
@@ -79,8 +86,7 @@ def train_run(
 
 
 def write_run(model: Recommender, info: dict[str, Any], out: Path) -> Path:
-    """Save the model folder plus run.json (how it was trained)."""
-    out = Path(out)
-    model.save(out)
-    (out / "run.json").write_text(json.dumps(info, indent=2, default=str))
-    return out
+    """Save the model folder plus run.json (how it was trained), replacing any earlier run at `out`
+    but keeping this run's checkpoints."""
+    files = {"run.json": json.dumps(info, indent=2, default=str)}
+    return model.save(out, keep=(CHECKPOINTS,), files=files)

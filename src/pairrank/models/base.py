@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,10 +20,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from pairrank.data.dataset import Dataset
-from pairrank.data.idmap import IdMap
+from pairrank.data.idmap import IdMap, read_extra
 from pairrank.errors import ConfigError, DataError
 from pairrank.models.config import config_from_dict, replace_options
-from pairrank.models.folder import new_meta, read_meta
+from pairrank.models.folder import new_meta, read_meta, replace_folder
 
 STATE_FILE = "model.safetensors"
 
@@ -48,12 +48,14 @@ class Recommender(ABC):
         self.config = config
         self.users: IdMap | None = None
         self.items: IdMap | None = None
+        self.item_titles: list[str] | None = None  # display names, aligned with `items`, when known
         self.history: sp.csr_matrix | None = None
 
     # -- training -------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> Recommender:
         """Learn from `train`; `valid` (same id maps) drives early stopping where used."""
         self.users, self.items = train.users, train.items
+        self.item_titles = train.item_titles
         self.history = train.matrix
         self._fit(train, valid)
         return self
@@ -93,7 +95,7 @@ class Recommender(ABC):
         with fewer than k eligible items are padded with -1 / -inf.
         """
         self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
+        users = _indices(users)
         blocked = (exclude if exclude is not None else self.history) if exclude_seen else None
 
         def score_batch(rows: slice) -> tuple[np.ndarray, sp.csr_matrix | None]:
@@ -168,22 +170,28 @@ class Recommender(ABC):
     @abstractmethod
     def _load_state(self, state: dict[str, np.ndarray]) -> None: ...
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the model as a plain folder (JSON + Parquet + safetensors)."""
+    def save(self, directory: str | Path, *, keep: Sequence[str] = (), files: dict[str, str] | None = None) -> Path:
+        """Write the model as a plain folder (JSON + Parquet + safetensors), replacing `directory` as a whole.
+
+        `files` (name -> text) are written beside the model; entries of an existing folder named in
+        `keep` are carried over. The swap is atomic: no reader sees a half-written or mixed folder.
+        """
         self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        return replace_folder(directory, lambda staging: self._write(staging, files or {}), keep)
+
+    def _write(self, directory: Path, files: dict[str, str]) -> None:
         new_meta(self.name, dataclasses.asdict(self.config)).write(directory)
         self.users.save(directory / "users.parquet")
-        self.items.save(directory / "items.parquet")
+        self.items.save(directory / "items.parquet", {"title": self.item_titles} if self.item_titles else None)
         history = self.history.tocsr()
         state = {
             "history.indptr": history.indptr.astype(np.int64),
-            "history.indices": history.indices.astype(np.int64),
+            "history.indices": history.indices.astype(np.int32),  # item indices: int32 holds any catalogue
             **{k: np.ascontiguousarray(v) for k, v in self._state().items()},
         }
         save_file(state, str(directory / STATE_FILE))
-        return directory
+        for name, text in files.items():
+            (directory / name).write_text(text)
 
     @classmethod
     def load(cls, directory: str | Path) -> Recommender:
@@ -197,6 +205,7 @@ class Recommender(ABC):
         model = cls(meta.config)
         model.users = IdMap.load(directory / "users.parquet")
         model.items = IdMap.load(directory / "items.parquet")
+        model.item_titles = read_extra(directory / "items.parquet", "title")
         state = _read_state(directory / STATE_FILE)
         try:
             indptr, indices = state.pop("history.indptr"), state.pop("history.indices")
@@ -207,6 +216,17 @@ class Recommender(ABC):
         except KeyError as missing:
             raise DataError(f"missing array {missing}: the file is incomplete", directory / STATE_FILE) from None
         return model
+
+
+def _indices(users: np.ndarray) -> np.ndarray:
+    """User indices as int64; ids (strings) are refused with the way to pass them."""
+    users = np.asarray(users)
+    if users.size and not np.issubdtype(users.dtype, np.integer):
+        raise TypeError(
+            "recommend takes user indices (ints); for user ids use pairrank.api.Ranker(model).recommend(ids) "
+            "or pairrank.load(run).recommend(ids)"
+        )
+    return users.astype(np.int64)
 
 
 def _read_state(path: Path) -> dict[str, np.ndarray]:

@@ -8,12 +8,15 @@ file, never a bare `KeyError`.
 from __future__ import annotations
 
 import json
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pairrank import __version__
 from pairrank.errors import DataError
+from pairrank.version import __version__
 
 CONFIG_FILE = "config.json"
 FOLDER_FORMAT = 1  # the layout of a model folder; raise it when a change breaks reading older folders
@@ -69,3 +72,45 @@ def read_meta(directory: str | Path) -> ModelMeta:
         if not isinstance(meta.get(field), kind):
             raise DataError(f"missing or not a {kind.__name__}", path, field=field)
     return ModelMeta(meta["model"], meta["config"], written_by, folder_format)
+
+
+def replace_folder(target: str | Path, write: Callable[[Path], None], keep: Sequence[str] = ()) -> Path:
+    """Write a model folder with `write(staging)` beside `target`, then swap it into `target`'s place.
+
+    Readers never see a half-written folder or the old run's files beside the new model. Entries of the
+    old folder named in `keep` (a run's checkpoints) move into the new one. A folder at `target` that is
+    neither a model folder nor holds only `keep` entries is refused, not replaced.
+    """
+    target = Path(target)
+    if target.exists():
+        _check_replaceable(target, keep)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    staging = target.with_name(f".{target.name}.new-{tag}")
+    staging.mkdir()
+    try:
+        write(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not target.exists():
+        staging.rename(target)
+        return target
+    for name in keep:
+        if (target / name).exists():
+            (target / name).rename(staging / name)
+    old = target.with_name(f".{target.name}.old-{tag}")
+    target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old)
+    return target
+
+
+def _check_replaceable(target: Path, keep: Sequence[str]) -> None:
+    if not target.is_dir():
+        raise DataError("exists and is not a folder; refusing to replace it with a model folder", target)
+    others = [entry.name for entry in target.iterdir() if entry.name not in keep]
+    if others and not (target / CONFIG_FILE).exists():
+        raise DataError(
+            f"exists and is not a model folder (it holds {sorted(others)[:3]}); refusing to replace it", target
+        )

@@ -11,7 +11,7 @@ from pydantic import Field, PositiveInt
 from pairrank.data.dataset import Dataset
 from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.factory import EncoderBackend, make_encoder
-from pairrank.encoders.sentence import DEFAULT_MODEL
+from pairrank.encoders.sentence import DEFAULT_BATCH, DEFAULT_MODEL
 from pairrank.errors import ConfigError
 from pairrank.models.base import Recommender
 from pairrank.models.config import Trial, model_options
@@ -22,7 +22,7 @@ class TextKNNConfig:
     encoder: str = DEFAULT_MODEL  # sentence-transformers model: name or local path
     encoder_backend: EncoderBackend = "torch"  # sentence-transformers, or "onnx" (ONNX Runtime int8)
     decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # weight decay**age, age 0 = latest item; 1: plain mean
-    batch_size: PositiveInt = 128
+    batch_size: PositiveInt = DEFAULT_BATCH
 
     @staticmethod
     def search_space(trial: Trial) -> dict[str, Any]:
