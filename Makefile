@@ -15,8 +15,6 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[test,peers]"
-	@# LightFM (a benchmark peer) fails to build under pip's build isolation; it is optional.
-	$(BIN)/pip install --quiet --no-build-isolation lightfm || echo "LightFM did not install: its benchmark rows are skipped"
 	touch $(STAMP)
 
 install: $(STAMP)

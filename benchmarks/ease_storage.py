@@ -40,7 +40,8 @@ def main() -> None:
         f"Machine: {describe()}; {time.strftime('%Y-%m-%d')}  ",
         "Refit on train+valid (l2 = 100), test NDCG@10 with full ranking; size is the whole run folder.",
         "",
-        "| dataset | protocol | items | float32 MB | int8 MB | int8 / float32 | float32 ndcg@10 | int8 ndcg@10 | change |",
+        "| dataset | protocol | items | float32 MB | int8 MB | int8 / float32 | float32 ndcg@10 | int8 ndcg@10 "
+        "| change |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for dataset in DATASETS:

@@ -121,9 +121,9 @@ def test_items_skips_unknown_ids_with_a_warning(tmp_path, ease_run, loo_data):
     items = ",".join([*known, "nope-1", "nope-2"])
     result = invoke("recommend", "--run", ease_run, "--items", items, "--k", 15, "--out", out)
     assert result.exit_code == 0, result.output
-    assert "skipped 2 item id(s)" in result.output and "nope-1, nope-2" in result.output
+    assert "skipped 2 item id(s)" in result.output and "'nope-1', 'nope-2'" in result.output
     recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
-    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "title"]  # the split's items have titles
     assert recs["rank"].tolist() == list(range(1, 16))
     assert set(recs["user_id"]) == {"history"} and not set(recs["item_id"]) & set(known)
 
@@ -162,7 +162,7 @@ def test_history_with_no_known_item_names_the_user(tmp_path, ease_run, loo_data)
 def test_exactly_one_source_is_required(tmp_path, ease_run, sources):
     result = invoke("recommend", "--run", ease_run, *sources, "--out", tmp_path / "r.csv")
     assert result.exit_code == 2
-    assert "exactly one of --split, --history, --items" in result.output
+    assert "exactly one of --user, --split, --history, --items" in result.output
 
 
 def histories_of(frame: pd.DataFrame) -> dict[str, list[str]]:

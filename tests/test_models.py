@@ -142,7 +142,7 @@ def test_textknn_profile_is_the_recency_weighted_mean_of_the_whole_history(loo_d
 
 
 def test_unknown_options_and_models_are_reported():
-    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['lambda_'\] for ease; valid: \['l2'\]"):
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['lambda_'\] for ease; valid: \['l2', 'storage'\]"):
         model_class("ease")(lambda_=3)
     with pytest.raises(ConfigError, match="choose one of mostpop, itemknn, ease"):
         model_class("nope")

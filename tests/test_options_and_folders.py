@@ -12,7 +12,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from pairrank.version import __version__
 from pairrank.cli import app
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
@@ -21,6 +20,7 @@ from pairrank.experiments.training import train_model, write_run
 from pairrank.models.ease import EASE
 from pairrank.models.folder import FOLDER_FORMAT
 from pairrank.models.registry import load_model, model_class
+from pairrank.version import __version__
 
 runner = CliRunner()
 TINY_TWOTOWER = {"epochs": 1, "max_history": 10, "dim": 8, "hidden": 16, "layers": 1}
@@ -48,7 +48,7 @@ def ease_folder(tmp_path_factory, loo_data) -> Path:
         ("twotower", {"lr": -1}, "twotower: option 'lr': Input should be greater than 0 (got -1)"),
         ("bprmf", {"epochs": "ten"}, "bprmf: option 'epochs': Input should be a valid integer (got 'ten')"),
         ("twotower", {"user_tower": "attention", "dim": 30, "heads": 4}, "dim (30) must be divisible by heads (4)"),
-        ("ease", {"l2": 100, "alpha": 1}, "unknown option(s) ['alpha'] for ease; valid: ['l2']"),
+        ("ease", {"l2": 100, "alpha": 1}, "unknown option(s) ['alpha'] for ease; valid: ['l2', 'storage']"),
     ],
 )
 def test_a_bad_option_stops_train_before_the_split_is_read(tmp_path, model, options, message):
@@ -118,9 +118,9 @@ def test_a_missing_array_names_the_file(ease_folder, tmp_path):
 
     folder = broken_copy(ease_folder, tmp_path)
     state = load_file(str(folder / "model.safetensors"))
-    del state["weights"]
+    del state["codes"]
     save_file(state, str(folder / "model.safetensors"))
-    with pytest.raises(DataError, match="model.safetensors: missing array 'weights'"):
+    with pytest.raises(DataError, match="model.safetensors: missing array 'codes'"):
         load_model(folder)
 
 

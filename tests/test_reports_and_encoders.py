@@ -34,8 +34,14 @@ def test_benchmark_writes_json_markdown_and_html(tmp_path, small_loo_split):
         recs = pd.read_parquet(out / f"recs-{row['model']}.parquet")
         result = evaluate(split.test, recs, seen=split.seen_frame(), n_catalogue=len(split.item_map()))
         assert row["ndcg@10"] == pytest.approx(result.means["ndcg@10"], abs=1e-6) and row["ndcg@10"] > 0
+    for row in summary["results"]:  # bootstrap 95% intervals around each per-user mean
+        low, high = row["ci95"]["ndcg@10"]
+        assert low < row["ndcg@10"] < high
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html and "itemknn" in html
+    assert "catalogue coverage" in html and html.count("<small>[") == 2 * 8  # 8 per-user metrics, 2 models
+    best = max(summary["results"], key=lambda r: r["ndcg@10"])
+    assert f"<td><b>{best['ndcg@10']:.4f}<br><small>" in html
     assert "| mostpop |" in (out / "results.md").read_text()
 
 

@@ -50,6 +50,9 @@ class SentenceEncoder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # its weight-loading bar; ours shows the encoding
 
             self._model = SentenceTransformer(resolve_model(self.model_name), device=self.device)
         return self._model
@@ -58,7 +61,8 @@ class SentenceEncoder:
         """Texts go longest first, so each batch pads to similar lengths; vectors come back in input order."""
         model = self._load()
         texts = list(texts)
-        out = np.zeros((len(texts), model.get_sentence_embedding_dimension()), dtype=np.float32)
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        out = np.zeros((len(texts), dimension()), dtype=np.float32)
         order = longest_first(texts)
         chunk = self.batch_size * PROGRESS_BATCHES
         with progress_bar(f"encoding {len(texts)} texts", total=len(texts), enabled=show_progress) as bar:

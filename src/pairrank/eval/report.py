@@ -24,6 +24,7 @@ REPORT_METRICS = (
     "coverage@10",
 )
 CHART_METRICS = ("ndcg@10", "recall@10", "map@10", "mrr@10", "ndcg@20", "recall@20")
+COVERAGE = "coverage@10"
 
 
 def markdown_table(rows: list[dict[str, Any]], metrics: tuple[str, ...] = REPORT_METRICS) -> str:
@@ -69,22 +70,32 @@ def paired_table(outcome: PairedTest) -> Table:
     return table
 
 
-def _bar_chart_png(rows: list[dict[str, Any]]) -> str:
+def _chart_png(rows: list[dict[str, Any]]) -> str:
+    """Grouped bars per metric with bootstrap 95% error bars, and catalogue coverage beside them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
+    fig, (ax, coverage_ax) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, gridspec_kw={"width_ratios": [4, 1]})
     width = 0.8 / max(len(rows), 1)
     x = np.arange(len(CHART_METRICS))
     for i, r in enumerate(rows):
-        ax.bar(x + i * width, [r[m] for m in CHART_METRICS], width, label=r["model"])
+        values = np.array([r[m] for m in CHART_METRICS])
+        intervals = r.get("ci95", {})
+        low = np.array([intervals.get(m, [v, v])[0] for m, v in zip(CHART_METRICS, values)])
+        high = np.array([intervals.get(m, [v, v])[1] for m, v in zip(CHART_METRICS, values)])
+        errors = np.vstack([values - low, high - values])
+        ax.bar(x + i * width, values, width, yerr=errors, capsize=2, label=r["model"], error_kw={"lw": 0.8})
+        coverage_ax.bar(i, r[COVERAGE], 0.8, color=f"C{i}")
     ax.set_xticks(x + width * (len(rows) - 1) / 2, CHART_METRICS)
-    ax.set_ylabel("score (test, full ranking)")
+    ax.set_ylabel("score (test, full ranking); bars: bootstrap 95% CI")
     ax.legend(fontsize=8, ncol=min(len(rows), 4))
     ax.grid(axis="y", alpha=0.3)
+    coverage_ax.set_xticks(range(len(rows)), [r["model"] for r in rows], rotation=45, ha="right", fontsize=8)
+    coverage_ax.set_title(f"{COVERAGE}\n(share of the catalogue)", fontsize=9)
+    coverage_ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -92,14 +103,24 @@ def _bar_chart_png(rows: list[dict[str, Any]]) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _cell(row: dict[str, Any], metric: str, best: float) -> str:
+    """A metric's mean, its 95% interval beneath when known, in bold where it is the best of the column."""
+    value = f"{row[metric]:.4f}"
+    interval = row.get("ci95", {}).get(metric)
+    if interval is not None:
+        value += f"<br><small>[{interval[0]:.4f}, {interval[1]:.4f}]</small>"
+    return f"<td><b>{value}</b></td>" if row[metric] == best else f"<td>{value}</td>"
+
+
 def html_report(summary: dict[str, Any]) -> str:
     rows = summary["results"]
+    best = {m: max(r[m] for r in rows) for m in REPORT_METRICS} if len(rows) > 1 else {}
     head = "".join(f"<th>{html.escape(h)}</th>" for h in ("model", *REPORT_METRICS, "train s", "recommend s"))
     body = "".join(
         "<tr><td>"
         + html.escape(r["model"])
         + "</td>"
-        + "".join(f"<td>{r[m]:.4f}</td>" for m in REPORT_METRICS)
+        + "".join(_cell(r, m, best.get(m, float("nan"))) for m in REPORT_METRICS)
         + f"<td>{r['train_seconds']:.1f}</td><td>{r['recommend_seconds']:.1f}</td></tr>"
         for r in rows
     )
@@ -107,11 +128,12 @@ def html_report(summary: dict[str, Any]) -> str:
     title = f"PairRank benchmark: {html.escape(summary['protocol'])} ({html.escape(summary['split'])})"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
 <body><h1>{title}</h1>
-<p>Full ranking over the catalogue, train+valid items excluded; models {fitting}.</p>
-<img alt="metrics bar chart" src="data:image/png;base64,{_bar_chart_png(rows)}">
+<p>Full ranking over the catalogue, train+valid items excluded; models {fitting}. Under each mean: its
+bootstrap 95% confidence interval over users. Bold: the best model for that metric.</p>
+<img alt="metrics with 95% intervals, and catalogue coverage" src="data:image/png;base64,{_chart_png(rows)}">
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 </body></html>
 """

@@ -52,6 +52,7 @@ def run_benchmark(
             {
                 "model": name,
                 **{k: round(float(v), 6) for k, v in result.means.items()},
+                "ci95": {m: [round(ci.low, 6), round(ci.high, 6)] for m, ci in result.intervals.items()},
                 "train_seconds": info["train_seconds"],
                 "recommend_seconds": round(recommend_seconds, 2),
                 "config": info["config"],
