@@ -61,3 +61,21 @@ def small_loo_split(tmp_path_factory, small_ratings, small_items) -> Path:
 @pytest.fixture(scope="session")
 def small_cold_split(tmp_path_factory, small_ratings, small_items) -> Path:
     return write_small_split(tmp_path_factory.mktemp("cold"), small_ratings, small_items, "cold_items")
+
+
+@pytest.fixture(scope="session")
+def loo_data(small_loo_split):
+    """The small loo split coded once (SplitData)."""
+    from pairrank.data.split_data import SplitData
+    from pairrank.data.split_io import Split
+
+    return SplitData.from_split(Split.read(small_loo_split))
+
+
+@pytest.fixture(scope="session")
+def ease_run(tmp_path_factory, loo_data) -> Path:
+    """An EASE run folder (default options) trained on the small loo split's train part."""
+    from pairrank.experiments.training import train_model, write_run
+
+    model, info = train_model(loo_data, "ease")
+    return write_run(model, info, tmp_path_factory.mktemp("ease-run"))

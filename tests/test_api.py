@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,22 +14,10 @@ import pairrank
 from pairrank.api import Ranker
 from pairrank.cli import app
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError, DataError, DataWarning
-from pairrank.experiments.training import train_model, write_run
+from pairrank.experiments.training import train_model
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def loo_data(small_loo_split) -> SplitData:
-    return SplitData.from_split(Split.read(small_loo_split))
-
-
-@pytest.fixture(scope="module")
-def ease_run(tmp_path_factory, loo_data) -> Path:
-    model, info = train_model(loo_data, "ease")
-    return write_run(model, info, tmp_path_factory.mktemp("ease"))
 
 
 def seen_by(data: SplitData, user: str) -> set[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +10,6 @@ from typer.testing import CliRunner
 from pairrank.cli import app
 from pairrank.data.histories import read_histories
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError
 from pairrank.experiments.training import train_model, write_run
 from pairrank.models.base import Recommender
@@ -20,11 +17,6 @@ from pairrank.models.registry import model_class, model_names
 
 HISTORY_MODELS = ("mostpop", "itemknn", "ease", "textknn")
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def loo_data(small_loo_split) -> SplitData:
-    return SplitData.from_split(Split.read(small_loo_split))
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +87,6 @@ def test_flag_matches_the_hook(name):
 
 
 # -- CLI ------------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ease_run(tmp_path_factory, fitted) -> Path:
-    return write_run(fitted["ease"], {"model": "ease"}, tmp_path_factory.mktemp("ease-run"))
 
 
 def invoke(*args: object):

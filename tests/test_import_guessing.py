@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from pairrank.cli import app
@@ -83,14 +82,6 @@ def test_a_split_the_user_filter_empties_is_an_error_naming_the_filter(tmp_path)
     assert "few.csv: no user has 5 or more distinct items (10 users, 10 rows)" in output
     assert "5-interaction user filter left nothing to split" in output
     assert not (tmp_path / "s").exists()
-
-
-@pytest.fixture(scope="module")
-def ease_run(tmp_path_factory, small_loo_split) -> Path:
-    run = tmp_path_factory.mktemp("ease")
-    result, output = invoke("train", "--split", small_loo_split, "--model", "ease", "--out", run)
-    assert result.exit_code == 0, output
-    return run
 
 
 def test_recommend_history_reads_the_same_aliases_and_mapping_as_split(tmp_path, ease_run, small_ratings):

@@ -24,11 +24,6 @@ FAST_CONFIGS = {"bprmf": {"epochs": 8, "patience": 3, "lr": 0.01}}
 
 
 @pytest.fixture(scope="module")
-def loo_data(small_loo_split) -> SplitData:
-    return SplitData.from_split(Split.read(small_loo_split))
-
-
-@pytest.fixture(scope="module")
 def fitted(loo_data) -> dict[str, Recommender]:
     return {name: train_model(loo_data, name, FAST_CONFIGS.get(name))[0] for name in BASELINES}
 

@@ -13,8 +13,6 @@ import torch
 from typer.testing import CliRunner
 
 from pairrank.cli import app
-from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError, DataError
 from pairrank.experiments.training import train_model, write_run
 from pairrank.models.ease import EASE
@@ -24,17 +22,6 @@ from pairrank.version import __version__
 
 runner = CliRunner()
 TINY_TWOTOWER = {"epochs": 1, "max_history": 10, "dim": 8, "hidden": 16, "layers": 1}
-
-
-@pytest.fixture(scope="module")
-def loo_data(small_loo_split) -> SplitData:
-    return SplitData.from_split(Split.read(small_loo_split))
-
-
-@pytest.fixture(scope="module")
-def ease_folder(tmp_path_factory, loo_data) -> Path:
-    model, info = train_model(loo_data, "ease")
-    return write_run(model, info, tmp_path_factory.mktemp("ease"))
 
 
 @pytest.mark.parametrize(
@@ -69,8 +56,8 @@ def test_json_integers_are_taken_for_float_options_but_not_floats_for_integers()
         model_class("itemknn")({"k": 5.0})
 
 
-def test_a_model_folder_is_stamped_with_the_version_that_wrote_it(ease_folder):
-    meta = json.loads((ease_folder / "config.json").read_text())
+def test_a_model_folder_is_stamped_with_the_version_that_wrote_it(ease_run):
+    meta = json.loads((ease_run / "config.json").read_text())
     assert (meta["pairrank_version"], meta["folder_format"], meta["model"]) == (__version__, FOLDER_FORMAT, "ease")
 
 
@@ -103,8 +90,8 @@ def rewrite_meta(folder: Path, **changes) -> None:
         (lambda f: (f / "items.parquet").write_text("x"), "items.parquet: not a readable Parquet file"),
     ],
 )
-def test_a_damaged_model_folder_is_a_clear_error(ease_folder, tmp_path, damage, message):
-    folder = broken_copy(ease_folder, tmp_path)
+def test_a_damaged_model_folder_is_a_clear_error(ease_run, tmp_path, damage, message):
+    folder = broken_copy(ease_run, tmp_path)
     damage(folder)
     with pytest.raises((DataError, ConfigError)) as raised:
         load_model(folder)
@@ -113,10 +100,10 @@ def test_a_damaged_model_folder_is_a_clear_error(ease_folder, tmp_path, damage, 
     assert result.exit_code == 2 and message in " ".join(result.output.split())
 
 
-def test_a_missing_array_names_the_file(ease_folder, tmp_path):
+def test_a_missing_array_names_the_file(ease_run, tmp_path):
     from safetensors.numpy import load_file, save_file
 
-    folder = broken_copy(ease_folder, tmp_path)
+    folder = broken_copy(ease_run, tmp_path)
     state = load_file(str(folder / "model.safetensors"))
     del state["codes"]
     save_file(state, str(folder / "model.safetensors"))
@@ -124,11 +111,11 @@ def test_a_missing_array_names_the_file(ease_folder, tmp_path):
         load_model(folder)
 
 
-def test_a_folder_of_another_model_is_refused_by_a_model_class(ease_folder):
+def test_a_folder_of_another_model_is_refused_by_a_model_class(ease_run):
     from pairrank.models.itemknn import ItemKNN
 
     with pytest.raises(DataError, match="holds a 'ease' model, not 'itemknn'"):
-        ItemKNN.load(ease_folder)
+        ItemKNN.load(ease_run)
 
 
 @pytest.mark.parametrize(
@@ -168,8 +155,8 @@ def test_save_replaces_an_earlier_run_as_a_whole_and_keeps_only_this_runs_checkp
     assert not list(tmp_path.glob(".run.*"))  # no staging or old copies left behind
 
 
-def test_a_failed_save_leaves_the_earlier_folder_untouched(ease_folder, tmp_path, monkeypatch):
-    folder = Path(shutil.copytree(ease_folder, tmp_path / "run"))
+def test_a_failed_save_leaves_the_earlier_folder_untouched(ease_run, tmp_path, monkeypatch):
+    folder = Path(shutil.copytree(ease_run, tmp_path / "run"))
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     model = load_model(folder)
     model.config = EASE({"l2": 5.0, "storage": "int8"}).config  # so a partial write would show in config.json
@@ -180,10 +167,10 @@ def test_a_failed_save_leaves_the_earlier_folder_untouched(ease_folder, tmp_path
     assert not list(tmp_path.glob(".run.*"))
 
 
-def test_save_refuses_to_replace_a_folder_that_is_not_a_model_folder(ease_folder, tmp_path):
+def test_save_refuses_to_replace_a_folder_that_is_not_a_model_folder(ease_run, tmp_path):
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
     with pytest.raises(DataError, match="exists and is not a model folder"):
-        load_model(ease_folder).save(precious)
+        load_model(ease_run).save(precious)
     assert (precious / "thesis.tex").read_text() == "years of work"
