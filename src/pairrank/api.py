@@ -71,7 +71,10 @@ class Ranker:
         removal lowers its score most (`models.explain.occlusion`), as item_id, because_id, weight (and
         because_title when titles are known)."""
         _, (coded,) = self._coded(anonymous_history([str(i) for i in history], "history"), "history")
-        targets = self.model.items.index(np.asarray([str(i) for i in item_ids], dtype=object))
+        ids = np.asarray([str(i) for i in item_ids], dtype=object)
+        targets = self.model.items.index(ids, missing="ignore")
+        if (targets < 0).any():
+            raise DataError(f"unknown item id(s) {_quoted(ids[targets < 0])} to explain", self.source, field=ITEM)
         because, weights = occlusion(self.model, coded, targets, top)
         rows = [
             (item, self.model.items.ids[cause], float(weight))

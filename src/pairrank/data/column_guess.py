@@ -22,21 +22,22 @@ from pairrank.data.schema import TIMESTAMP
 from pairrank.data.tables import as_string
 from pairrank.errors import DataError, DataWarning
 
-TIME_NAME = re.compile(r"^(when|date|datetime|time|day|created|updated|.*(_at|_time|_date|_ts|time|date))$", re.I)
+TIME_NAME = re.compile(r"^(?:when|date|datetime|time|day|created|updated)$|(?:_at|_time|_date|_ts|_datetime)$", re.I)
+CAMEL_TIME_NAME = re.compile(r"[a-z](?:At|Time|Date)$")  # createdAt, eventTime
 SAMPLE_ROWS = 200
-ISO_SHARE = 0.9  # share of sampled values that must read as ISO-8601 for a column to look like a time
+TIME_SHARE = 0.9  # share of sampled values that must read as times for a column to look like one
 
 
 def looks_like_time(name: str, column: pa.ChunkedArray) -> bool:
-    """A time-like name, or values that mostly read as ISO-8601 dates or date-times."""
-    if TIME_NAME.match(name):
-        return True
-    sample = pd.Series(as_string(column.slice(0, SAMPLE_ROWS)).to_pylist(), dtype=object)
-    sample = sample[sample.str.strip() != ""]
-    if sample.empty or sample.str.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*").all():
-        return False  # numbers are ids, counts or ratings unless the name says otherwise
+    """Values that read as ISO-8601 dates or date-times, or a time-like name over numbers (seconds)."""
+    sample = pd.Series(as_string(column.slice(0, SAMPLE_ROWS)).to_pylist(), dtype=object).str.strip()
+    sample = sample[sample != ""]
+    if sample.empty:
+        return False
+    if sample.str.fullmatch(r"[-+]?\d+(\.\d*)?").mean() >= TIME_SHARE:  # ids, counts, ratings, or seconds
+        return bool(TIME_NAME.search(name) or CAMEL_TIME_NAME.search(name))
     parsed = pd.to_datetime(sample, format="ISO8601", errors="coerce", utc=True)
-    return bool(parsed.notna().mean() >= ISO_SHARE)
+    return bool(parsed.notna().mean() >= TIME_SHARE)
 
 
 def with_timestamp(table: pa.Table, columns: ColumnMap, path: Path) -> ColumnMap:

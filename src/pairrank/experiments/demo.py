@@ -23,7 +23,6 @@ SHOWN_MODEL = "twotower"
 class DemoRun:
     split_dir: Path
     benchmark_dir: Path
-    rows: list[dict[str, Any]]
 
     @property
     def shown_run(self) -> Path:
@@ -49,8 +48,8 @@ def run_demo(data: Path, out: Path, protocol: str) -> DemoRun:
         f"{summary['valid_interactions']} valid, {summary['test_interactions']} test"
     )
     benchmark_dir = Path(out) / "benchmark"
-    rows = run_benchmark(split_dir, DEMO_MODELS, benchmark_dir, configs=DEMO_CONFIGS, keep_models=True)
-    return DemoRun(split_dir, benchmark_dir, rows)
+    run_benchmark(split_dir, DEMO_MODELS, benchmark_dir, configs=DEMO_CONFIGS, keep_models=True)
+    return DemoRun(split_dir, benchmark_dir)
 
 
 def demo_user(split_dir: Path) -> str:
