@@ -376,14 +376,13 @@ def demo(
     """The main job on the bundled MovieLens sample: import, split, train TwoTower beside the baselines,
     evaluate, report, and show one user's recommendations with the history items behind each."""
     from pairrank.api import Ranker
-    from pairrank.experiments.demo import demo_user, run_demo
+    from pairrank.experiments.demo import run_demo
 
     with user_errors():
         run = run_demo(data, out, protocol.value)
         _print_results(run.benchmark_dir)
-        user = demo_user(run.split_dir)
+        user, history = run.shown_user()
         ranker = Ranker.load(run.shown_run)
-        history = run.history(user)
         recs = ranker.recommend([user], k=5)
         why = ranker.explain_history(history, recs["item_id"].tolist(), top=2)
     recent = ", ".join(ranker.titles(history[-3:]))

@@ -89,9 +89,7 @@ class Dataset:
         """
         order, from_end = self._newest_first()
         users, items = self.user_index[order], self.item_index[order]
-        _, latest = np.unique(users * np.int64(self.n_items) + items, return_index=True)  # first = newest
-        weights = np.power(np.float64(decay), from_end[latest]).astype(np.float32)
-        return sp.csr_matrix((weights, (users[latest], items[latest])), shape=(self.n_users, self.n_items))
+        return recency_weights(users, items, from_end, decay, (self.n_users, self.n_items))
 
     def sequences(self, max_len: int, pad: int) -> np.ndarray:
         """[n_users, max_len] item indices: each user's latest `max_len` items, oldest first,
@@ -128,6 +126,17 @@ class Dataset:
     def active_users(self) -> np.ndarray:
         """Indices of users with at least one interaction."""
         return np.flatnonzero(np.diff(self.matrix.indptr) > 0)
+
+
+def recency_weights(
+    rows: np.ndarray, items: np.ndarray, ages: np.ndarray, decay: float, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """Row x item weights `decay ** age` (float32) from (row, item, age) triples given newest first within
+    each row; an item a row holds more than once keeps its first (newest, largest) weight."""
+    keys = np.asarray(rows, dtype=np.int64) * shape[1] + np.asarray(items, dtype=np.int64)
+    _, newest = np.unique(keys, return_index=True)
+    weights = np.power(np.float64(decay), ages[newest]).astype(np.float32)
+    return sp.csr_matrix((weights, (rows[newest], items[newest])), shape=shape)
 
 
 class PairIndex:

@@ -29,13 +29,16 @@ class DemoRun:
         """The run folder of the model whose recommendations the demo shows."""
         return self.benchmark_dir / "runs" / SHOWN_MODEL
 
-    def history(self, user_id: str) -> list[str]:
-        """`user_id`'s train+valid items, oldest first (what the shown model was refit on)."""
+    def shown_user(self) -> tuple[str, list[str]]:
+        """A user with a mid-length history (the first whose train+valid count is the median or more) and
+        that history, oldest first: what the shown model was refit on."""
         seen = Split.read(self.split_dir).seen_frame()
-        mine = seen[seen[USER].astype(str) == user_id]
-        if TIMESTAMP in mine:
-            mine = mine.sort_values(TIMESTAMP, kind="stable")
-        return mine["item_id"].astype(str).tolist()
+        if TIMESTAMP in seen:
+            seen = seen.sort_values(TIMESTAMP, kind="stable")
+        histories = seen.groupby(seen[USER].astype(str))["item_id"]
+        counts = histories.size()
+        user = str(counts[counts >= counts.median()].index[0])
+        return user, histories.get_group(user).astype(str).tolist()
 
 
 def run_demo(data: Path, out: Path, protocol: str) -> DemoRun:
@@ -50,10 +53,3 @@ def run_demo(data: Path, out: Path, protocol: str) -> DemoRun:
     benchmark_dir = Path(out) / "benchmark"
     run_benchmark(split_dir, DEMO_MODELS, benchmark_dir, configs=DEMO_CONFIGS, keep_models=True)
     return DemoRun(split_dir, benchmark_dir)
-
-
-def demo_user(split_dir: Path) -> str:
-    """A user with a mid-length history: the first whose train+valid count is the median or more."""
-    seen = Split.read(split_dir).seen_frame()
-    counts = seen.groupby(seen[USER].astype(str)).size()
-    return str(counts[counts >= counts.median()].index[0]) if len(counts) else ""

@@ -48,7 +48,6 @@ def train_model(
     `final/` on train+valid), so a resumed run continues the phase it was in.
     """
     trainer = trainer or Trainer()
-    config = config if isinstance(config, model_class(name).Config) else model_config(name, config)
     started = time.perf_counter()
     info: dict[str, Any] = {"model": name, "final": final}
     model = new_model(name, config, trainer.phase("select"))
@@ -75,11 +74,11 @@ def train_run(
     in `out` are removed first: they are not this run's.
     """
     checkpoints = Path(out) / CHECKPOINTS
-    if not resume and join_world().is_main:
+    main = join_world().is_main
+    if not resume and main:
         shutil.rmtree(checkpoints, ignore_errors=True)
     trainer = Trainer(checkpoints=checkpoints, resume=resume)
     model, info = train_model(data, name, config, final=final, trainer=trainer)
-    main = join_world().is_main
     if main:
         write_run(model, info, out)
     return info, main

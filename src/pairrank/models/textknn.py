@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, PositiveInt
 
-from pairrank.data.dataset import Dataset
+from pairrank.data.dataset import Dataset, recency_weights
 from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.factory import EncoderBackend, make_encoder
 from pairrank.encoders.sentence import DEFAULT_BATCH, DEFAULT_MODEL
@@ -60,19 +60,12 @@ class TextKNN(Recommender):
         return self._score_profiles(self._history_weights(histories))
 
     def _history_weights(self, histories: list[np.ndarray]) -> sp.csr_matrix:
-        """Recency weights for histories given oldest first (a repeated item keeps its latest weight)."""
-        rows, items, weights = [], [], []
-        for row, history in enumerate(histories):
-            newest_first = np.asarray(history, dtype=np.int64)[::-1]
-            unique, first = np.unique(newest_first, return_index=True)
-            rows.append(np.full(len(unique), row))
-            items.append(unique)
-            weights.append(np.power(np.float64(self.config.decay), first))
-        shape = (len(histories), len(self.items))
-        if not histories:
-            return sp.csr_matrix(shape, dtype=np.float32)
-        data = np.concatenate(weights).astype(np.float32)
-        return sp.csr_matrix((data, (np.concatenate(rows), np.concatenate(items))), shape=shape)
+        """Recency weights for histories given oldest first, as `Dataset.recency_matrix` gives for users."""
+        lengths = [len(h) for h in histories]
+        rows = np.repeat(np.arange(len(histories)), lengths)
+        items = np.concatenate([np.zeros(0, np.int64), *(np.asarray(h, dtype=np.int64)[::-1] for h in histories)])
+        ages = np.concatenate([np.zeros(0, np.int64), *(np.arange(n) for n in lengths)])
+        return recency_weights(rows, items, ages, self.config.decay, (len(histories), len(self.items)))
 
     def _score_profiles(self, weights: sp.csr_matrix) -> np.ndarray:
         """Cosine of each item to each row's weighted mean vector (rows of user x item weights)."""
