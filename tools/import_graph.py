@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"encoders", "eval"},
     {"train"},
     {"models"},
+    {"pipeline"},
     {"experiments"},
     {"api"},
     {"cli"},

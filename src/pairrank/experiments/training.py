@@ -56,8 +56,8 @@ def train_model(
         if isinstance(model, NetworkRecommender):
             info |= {"curve": model.curve, "best_epoch": model.best_epoch}
         if final:
-            model = new_model(name, model.final_config(), trainer.phase("final"))
-    if final:
+            model = model.refit(data.train_and_valid(), lambda config: new_model(name, config, trainer.phase("final")))
+    elif final:
         model.fit(data.train_and_valid())
     info["train_seconds"] = round(time.perf_counter() - started, 2)
     info["config"] = dataclasses.asdict(model.config)

@@ -67,6 +67,12 @@ class Recommender(ABC):
         """The config to refit on train+valid with (e.g. the early-stopped epoch count)."""
         return self.config
 
+    def refit(self, data: Dataset, fresh: Callable[[Any], Recommender]) -> Recommender:
+        """The model of the final run, fitted on `data` (train+valid): by default a new model,
+        `fresh(final_config())`, fitted from scratch. A model that keeps what it learned on
+        validation (the pipeline's fusion) overrides this."""
+        return fresh(self.final_config()).fit(data)
+
     # -- scoring --------------------------------------------------------
     @abstractmethod
     def _score(self, users: np.ndarray) -> np.ndarray:

@@ -223,7 +223,6 @@ class TwoTowerRanker(NetworkRecommender):
         encoder = make_encoder(self.config.encoder_backend, self.config.encoder)
         return EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
 
-    @torch.no_grad()
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self._score_sequences(self.sequences[users], users)
 
@@ -236,19 +235,34 @@ class TwoTowerRanker(NetworkRecommender):
             sequences[row, length - len(latest) :] = latest
         return self._score_sequences(sequences)
 
-    @torch.no_grad()
     def _score_sequences(self, sequences: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
         """Scores [n, n_items] for left-padded item sequences [n, max_history] (of known `users`, if given)."""
+        return self._sequence_vectors(sequences, users) @ self.item_vectors().T
+
+    # -- the vectors scores are inner products of (what a vector index searches) --
+    @torch.no_grad()
+    def item_vectors(self) -> np.ndarray:
+        """[n_items, dim] float32: a user's score for an item is the inner product with its user vector."""
         self.net.eval()
         device = self.net.items.text.device
-        items = self.net.item_vectors(torch.arange(self.net.items.padding, device=device))
-        scores = []
+        return self.net.item_vectors(torch.arange(self.net.items.padding, device=device)).cpu().numpy()
+
+    def user_vectors(self, users: np.ndarray) -> np.ndarray:
+        """[len(users), dim] float32 for user indices, from their training histories."""
+        users = np.asarray(users, dtype=np.int64)
+        return self._sequence_vectors(self.sequences[users], users)
+
+    @torch.no_grad()
+    def _sequence_vectors(self, sequences: np.ndarray, users: np.ndarray | None) -> np.ndarray:
+        self.net.eval()
+        device = self.net.items.text.device
+        vectors = [np.zeros((0, self.config.dim), dtype=np.float32)]
         for start in range(0, len(sequences), SCORE_BATCH):
             rows = slice(start, start + SCORE_BATCH)
             batch_users = None if users is None else torch.from_numpy(users[rows]).to(device)
             states = self.net.user_states(torch.from_numpy(sequences[rows]).to(device), batch_users)
-            scores.append((states[:, -1] @ items.T).cpu().numpy())
-        return np.concatenate(scores) if scores else np.zeros((0, self.net.items.padding), dtype=np.float32)
+            vectors.append(states[:, -1].cpu().numpy())
+        return np.concatenate(vectors)
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}

@@ -1,0 +1,225 @@
+"""The multi-stage pipeline beside every single model, with its ablation, on the development datasets.
+
+    .venv/bin/python benchmarks/pipeline.py [--dataset ml-latest-small] [--variant full|orderless]
+        [--protocols loo,temporal80,cold_items] [--config FILE] [--out FILE]
+
+One pipeline run per protocol (default config, fusion learned on valid, retrievers refit on
+train+valid) gives the pipeline's row, the union of its candidates without fusion, and each of its
+retrievers alone (they are the refit single models: TwoTower, EASE, ItemKNN, TextKNN). The other
+baselines and peers are trained beside it. Reports NDCG@10 and friends on test, each candidate
+list's recall@N on test, each stage's latency per user, and a paired test of the pipeline against
+the best single model. `--variant orderless` drops the timestamps (each user's history gets
+PROTOCOL.md's seeded random order) and keeps only the item title as text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dev_datasets import DATASETS, load
+from machine import describe
+
+from pairrank.data.schema import ITEM, TIMESTAMP, USER, RawDataset
+from pairrank.data.split_data import SplitData
+from pairrank.data.split_io import Split, make_split
+from pairrank.eval.evaluator import evaluate
+from pairrank.eval.stats import paired_test
+from pairrank.experiments.config_file import read_config
+from pairrank.experiments.recommending import recommend_for_test
+from pairrank.experiments.training import train_model
+from pairrank.models.config import replace_options
+from pairrank.models.registry import model_class, model_names
+from pairrank.pipeline.model import Pipeline
+from pairrank.pipeline.retrieve import VectorModel
+from pairrank.pipeline.vector_index import recall_against_exact
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHERS = ["mostpop", "bprmf", "implicit-als", "implicit-bpr", "lightfm"]  # single models outside the pipeline
+METRICS = ("ndcg@10", "recall@10", "map@10", "ndcg@20", "recall@20", "coverage@10")
+K = 100
+
+
+def variant_of(raw: RawDataset, variant: str) -> RawDataset:
+    """`orderless`: no timestamps, and the title as the only item text."""
+    if variant == "full":
+        return raw
+    interactions = raw.interactions.drop(columns=[TIMESTAMP], errors="ignore")
+    items = raw.items[[ITEM, "title"]]
+    return RawDataset(interactions, items=items, source=raw.source)
+
+
+def candidate_recall(model: Pipeline, data: SplitData) -> dict[str, float]:
+    """Mean share of each test user's items found by each retriever's list and by their union."""
+    split = data.split
+    users = model.users.index(pd.unique(split.test[USER].astype(str)), missing="ignore")
+    users = users[users >= 0]
+    truth = data.dataset(split.test).matrix
+    allowed = None
+    if split.candidates is not None:
+        allowed = np.zeros(len(model.items), dtype=bool)
+        allowed[model.items.index(split.candidates.astype(str))] = True
+    found: dict[str, list[float]] = {}
+    for start in range(0, len(users), 256):
+        batch = users[start : start + 256]
+        candidates, outputs, _ = model.retrieve(batch, model.history[batch], allowed)
+        relevant = truth[batch]
+        n_relevant = np.diff(relevant.indptr)
+        lists = {**{name: output.items for name, output in outputs.items()}, "union": candidates}
+        for name, items in lists.items():
+            hits = [np.isin(_row(relevant, r), items[r]).sum() for r in range(len(batch))]
+            found.setdefault(name, []).extend(np.asarray(hits) / n_relevant)
+    return {name: float(np.mean(values)) for name, values in found.items()}
+
+
+def _row(matrix: Any, row: int) -> np.ndarray:
+    return matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+
+
+def score(model: Any, data: SplitData) -> tuple[dict[str, float], pd.DataFrame, float]:
+    """Test metrics, per-user metrics and recommend seconds for one fitted model."""
+    started = time.perf_counter()
+    recs = recommend_for_test(model, data, K)
+    seconds = time.perf_counter() - started
+    split = data.split
+    result = evaluate(
+        split.test,
+        recs,
+        seen=split.seen_frame(),
+        candidates=split.candidates,
+        n_catalogue=len(data.items),
+        on_seen="reject",
+    )
+    return {m: float(v) for m, v in result.means.items()}, result.per_user, seconds
+
+
+def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+    split_dir = work / f"split-{protocol}"
+    if not (split_dir / "split.json").exists():
+        make_split(raw, protocol, split_dir)
+    data = SplitData.from_split(Split.read(split_dir))
+    started = time.perf_counter()
+    pipeline, info = train_model(data, "pipeline", options, final=True)
+    train_seconds = time.perf_counter() - started
+    rows: dict[str, dict[str, Any]] = {}
+    per_user: dict[str, pd.DataFrame] = {}
+    metrics, per_user["pipeline"], seconds = score(pipeline, data)
+    latency = {stage: round(1000 * s, 2) for stage, s in pipeline.latency.items()}
+    rows["pipeline"] = {**metrics, "train_s": train_seconds, "recommend_s": seconds, "kind": "pipeline"}
+    union_only = copy.copy(pipeline)
+    union_only.config = replace_options(pipeline.config, {"fusion": False})
+    metrics, per_user["union"], seconds = score(union_only, data)
+    rows["union (no fusion)"] = {**metrics, "train_s": None, "recommend_s": seconds, "kind": "ablation"}
+    for name, retriever in pipeline.retrievers.items():
+        metrics, per_user[name], seconds = score(retriever, data)
+        fit = pipeline.report["retriever_fit_seconds"][name]
+        rows[name] = {**metrics, "train_s": fit, "recommend_s": seconds, "kind": "single"}
+    cold = protocol == "cold_items"
+    for name in OTHERS:
+        if name not in model_names() or (cold and not model_class(name).supports_cold_items and name != "mostpop"):
+            continue
+        model, other = train_model(data, name, final=True)
+        metrics, per_user[name], seconds = score(model, data)
+        rows[name] = {**metrics, "train_s": other["train_seconds"], "recommend_s": seconds, "kind": "single"}
+    singles = [n for n, r in rows.items() if r["kind"] == "single"]
+    best = max(singles, key=lambda n: rows[n]["ndcg@10"])
+    test = paired_test(per_user["pipeline"], per_user[best], "ndcg@10")
+    vector_models = {n: m for n, m in pipeline.retrievers.items() if isinstance(m, VectorModel)}
+    hnsw = {
+        name: recall_against_exact(model.item_vectors(), model.user_vectors(np.arange(len(pipeline.users))), 100)
+        for name, model in vector_models.items()
+    }
+    return {
+        "protocol": protocol,
+        "rows": rows,
+        "hnsw_recall@100": hnsw,
+        "best_single": best,
+        "ratio": rows["pipeline"]["ndcg@10"] / max(rows[best]["ndcg@10"], 1e-12),
+        "paired": test.__dict__,
+        "recall": candidate_recall(pipeline, data),
+        "latency_ms_per_user": latency,
+        "report": pipeline.report,
+        "candidates": pipeline.config.candidates,
+    }
+
+
+def markdown(dataset: str, variant: str, command: str, results: list[dict[str, Any]]) -> str:
+    lines = [
+        f"# Pipeline on {dataset} ({variant})",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+        "Test scores, full ranking (candidates only on cold_items), train+valid items excluded; every model "
+        "refit on train+valid. The retriever rows are the pipeline's own refit retrievers.",
+    ]
+    for r in results:
+        n = r["candidates"]
+        lines += [
+            "",
+            f"## {r['protocol']}",
+            "",
+            "| model | " + " | ".join(METRICS) + " | train s | recommend s |",
+            "|---|" + "---|" * (len(METRICS) + 2),
+        ]
+        for name, row in sorted(r["rows"].items(), key=lambda kv: -kv[1]["ndcg@10"]):
+            train = "-" if row["train_s"] is None else f"{row['train_s']:.1f}"
+            label = f"**{name}**" if name == "pipeline" else name
+            cells = " | ".join(f"{row[m]:.4f}" for m in METRICS)
+            lines.append(f"| {label} | {cells} | {train} | {row['recommend_s']:.1f} |")
+        p = r["paired"]
+        lines += [
+            "",
+            f"Pipeline / best single model ({r['best_single']}): **{r['ratio']:.3f}x** NDCG@10; paired difference "
+            f"{p['mean_difference']:+.4f}, 95% CI [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], "
+            f"p (randomisation) {p['p_randomisation']:.3g}, {p['n_users']} users.",
+            "",
+            f"Candidate recall@{n} per retriever on test (the union is the ceiling of the fusion): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in r["recall"].items()),
+            "",
+            "HNSW recall@100 against exact search (every user's vector, the same item vectors): "
+            + (", ".join(f"{k} {v:.3f}" for k, v in r["hnsw_recall@100"].items()) or "no vector retriever"),
+            "",
+            "Latency per user while recommending for the test users (ms): "
+            + ", ".join(f"{k} {v}" for k, v in r["latency_ms_per_user"].items()),
+            "",
+            f"Fusion: {r['report']['fusion']['trees']} trees, cross-validated NDCG@10 "
+            f"{r['report']['fusion']['cv_ndcg@10']} (among each user's relevant items and 100 sampled others) on "
+            f"{r['report']['fusion']['groups']} validation users; largest gains: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in list(r["report"]["fusion"]["feature_gain"].items())[:6]),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", default="ml-latest-small", choices=DATASETS)
+    parser.add_argument("--variant", default="full", choices=["full", "orderless"])
+    parser.add_argument("--protocols", default="loo,temporal80,cold_items")
+    parser.add_argument("--config", type=Path, default=None, help="pipeline options (JSON or TOML)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    name = args.dataset + ("" if args.variant == "full" else "-orderless")
+    work = ROOT / "runs" / f"bench-pipeline-{name}"
+    out = args.out or ROOT / "benchmarks" / "results" / f"pipeline-{name}.md"
+    command = f".venv/bin/python benchmarks/pipeline.py --dataset {args.dataset} --variant {args.variant} " + (
+        f"--protocols {args.protocols}" + (f" --config {args.config}" if args.config else "")
+    )
+    raw = variant_of(load(args.dataset), args.variant)
+    options = read_config(args.config)
+    results = []
+    for protocol in args.protocols.split(","):
+        results.append(run_protocol(raw, work, protocol, options))
+        (work / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        out.write_text(markdown(name, args.variant, command, results))
+        print(f"{protocol}: pipeline {results[-1]['ratio']:.3f}x {results[-1]['best_single']}", flush=True)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""The pipeline as a model: retrieve candidates with several models, then rank them with a learned fusion.
+
+Fitting with validation: the retrievers fit on train; the fusion learns from
+the validation items of the users (labels the retrievers never saw). The
+final run (`refit`) refits the retrievers on train+valid and keeps the
+fusion. Items nobody interacted with (cold items) are ranked by a second
+fusion that reads only the features such an item has (its text and the
+text-capable retrievers), below every warm candidate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from pairrank.data.dataset import Dataset
+from pairrank.encoders.cache import EmbeddingCache
+from pairrank.encoders.factory import make_encoder
+from pairrank.encoders.sentence import DEFAULT_MODEL
+from pairrank.errors import ConfigError, DataError
+from pairrank.models.base import Recommender
+from pairrank.models.config import config_from_dict
+from pairrank.models.registry import load_model, model_class
+from pairrank.pipeline.config import PipelineConfig
+from pairrank.pipeline.features import ItemStats, candidate_features, cold_feature_names, feature_names
+from pairrank.pipeline.fusion import Fusion
+from pairrank.pipeline.retrieve import Retriever, RetrieverOutput, union
+from pairrank.progress import progress_bar
+
+BATCH = 256  # users per retrieval and feature batch
+RECENT_WINDOW = 5  # an item's recent popularity counts the users who have it among their latest 5
+COLD_OFFSET = 1e6  # cold candidates rank below warm ones
+RETRIEVERS = "retrievers"  # sub-folder of the model folder holding each retriever's own folder
+REPORT = "pipeline.json"
+
+
+class Pipeline(Recommender):
+    name = "pipeline"
+    Config = PipelineConfig
+    supports_cold_items = True
+    uses_validation = True
+
+    def __init__(self, config: Any = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self.retriever_configs: dict[str, Any] = {
+            name: config_from_dict(model_class(name).Config, self.config.retriever_options.get(name), owner=name)
+            for name in self.config.retrievers
+        }
+        self.retrievers: dict[str, Recommender] = {}
+        self.fusion: Fusion | None = None
+        self.cold_fusion: Fusion | None = None
+        self.stats: ItemStats | None = None
+        self.recent: np.ndarray | None = None  # [n_users, history_window] latest items, oldest first, -1 padded
+        self.report: dict[str, Any] = {}  # what fitting measured: candidate recall, trees, feature gains
+        self.latency: dict[str, float] = {}  # seconds per user of each stage in the last ranking call
+        self._retrieval: list[Retriever] | None = None
+
+    # -- fitting ---------------------------------------------------------
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        if self.config.fusion and valid is None and self.fusion is None:
+            raise ConfigError("pipeline learns its fusion from validation items: fit(train, valid), or fusion = false")
+        self.retrievers, fit_seconds = {}, {}
+        for name, config in self.retriever_configs.items():
+            started = time.perf_counter()
+            self.retrievers[name] = model_class(name)(config).fit(train, valid)
+            fit_seconds[name] = round(time.perf_counter() - started, 1)
+        self.report["retriever_fit_seconds"] = fit_seconds
+        self._retrieval = None
+        self._describe(train)
+        if self.config.fusion and valid is not None:
+            self._fit_fusion(valid)
+
+    def refit(self, data: Dataset, fresh: Callable[[Any], Recommender]) -> Recommender:
+        """The final model: retrievers refit on `data` (train+valid) with their selected configs; the fusion
+        learned on validation is kept."""
+        final = Pipeline(self.config)
+        final.retriever_configs = {name: model.final_config() for name, model in self.retrievers.items()}
+        final.fusion, final.cold_fusion, final.report = self.fusion, self.cold_fusion, dict(self.report)
+        return final.fit(data)
+
+    def _describe(self, train: Dataset) -> None:
+        """Item statistics and each user's latest items, as the features read them."""
+        textknn = self.retrievers.get("textknn")
+        vectors = getattr(textknn, "item_vectors", None)
+        if vectors is None:
+            vectors = EmbeddingCache(make_encoder("torch", DEFAULT_MODEL)).encode(train.item_text, show_progress=True)
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        latest = train.sequences(RECENT_WINDOW, -1)
+        recent_popularity = np.bincount(latest[latest >= 0], minlength=train.n_items)
+        self.stats = ItemStats(vectors.astype(np.float32), train.item_popularity.astype(np.float32), recent_popularity)
+        self.recent = train.sequences(self.config.history_window, -1)
+
+    def _fit_fusion(self, valid: Dataset) -> None:
+        users = valid.active_users()
+        names = feature_names(self.config.retrievers)
+        rows, labels, sizes = [], [], []
+        recall = {name: [] for name in [*self.config.retrievers, "union"]}
+        truth = valid.matrix
+        with progress_bar("pipeline: candidates for validation users", len(users)) as bar:
+            for start in range(0, len(users), BATCH):
+                batch = users[start : start + BATCH]
+                candidates, outputs, features = self.retrieve(batch, self.history[batch], None)
+                relevant = truth[batch]
+                hits = _hits(candidates, relevant)
+                n_relevant = np.diff(relevant.indptr)
+                for name, output in outputs.items():
+                    recall[name] += list(_hits(output.items, relevant).sum(axis=1) / n_relevant)
+                recall["union"] += list(hits.sum(axis=1) / n_relevant)
+                present = candidates >= 0
+                rows.append(features[present])
+                labels.append(hits[present])
+                sizes += list(present.sum(axis=1))
+                bar.advance(len(batch))
+        features, labels = np.concatenate(rows), np.concatenate(labels).astype(np.int32)
+        sizes = np.asarray(sizes)
+        options = dict(
+            trees=self.config.trees,
+            learning_rate=self.config.learning_rate,
+            leaves=self.config.leaves,
+            min_child_samples=self.config.min_child_samples,
+            seed=self.config.seed,
+            negatives=self.config.negatives,
+        )
+        self.fusion, warm = Fusion.fit(features, labels, sizes, names, **options)
+        cold_capable = {n for n in self.config.retrievers if model_class(n).supports_cold_items}
+        cold_names = cold_feature_names(self.config.retrievers, cold_capable)
+        columns = [names.index(n) for n in cold_names]
+        self.cold_fusion, cold = Fusion.fit(features[:, columns], labels, sizes, cold_names, **options)
+        self.report |= {
+            f"valid_recall@{self.config.candidates}": {k: round(float(np.mean(v)), 4) for k, v in recall.items()},
+            "fusion": warm | {"feature_gain": _rounded(self.fusion.importance())},
+            "cold_fusion": cold | {"feature_gain": _rounded(self.cold_fusion.importance())},
+        }
+
+    # -- ranking ---------------------------------------------------------
+    def _retrievers(self) -> list[Retriever]:
+        if self._retrieval is None:
+            limit = self.config.exact_search_limit
+            self._retrieval = [Retriever(name, model, limit) for name, model in self.retrievers.items()]
+        return self._retrieval
+
+    def retrieve(
+        self, users: np.ndarray, blocked: sp.csr_matrix, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, dict[str, RetrieverOutput], np.ndarray | None]:
+        """Candidates [b, m] for user indices (none in their `blocked` rows, only `allowed` items if given),
+        each retriever's output, and the candidates' features [b, m, f] (None without fusion)."""
+        started = time.perf_counter()
+        outputs = {r.name: r.retrieve(users, self.config.candidates, blocked, allowed) for r in self._retrievers()}
+        candidates = union([o.items for o in outputs.values()])
+        retrieved = time.perf_counter()
+        features = None
+        if self.config.fusion:
+            vectors = {r.name: r.item_vectors for r in self._retrievers()}
+            length = np.diff(self.history.indptr)[users] if len(users) else np.zeros(0)
+            features = candidate_features(candidates, outputs, vectors, self.stats, self.recent[users], length)
+        self._clock("retrieve", retrieved - started)
+        self._clock("features", time.perf_counter() - retrieved)
+        return candidates, outputs, features
+
+    def _ranked(self, users: np.ndarray, blocked: sp.csr_matrix, allowed: np.ndarray | None) -> np.ndarray:
+        """Scores [b, n_items]: the fused score of each candidate, -inf for every other item."""
+        candidates, _, features = self.retrieve(users, blocked, allowed)
+        started = time.perf_counter()
+        if features is None:
+            scores = np.broadcast_to(-np.arange(candidates.shape[1], dtype=np.float32), candidates.shape)
+        else:
+            flat = features.reshape(-1, features.shape[2])
+            warm = self.fusion.predict(flat)
+            columns = [self.fusion.feature_names.index(n) for n in self.cold_fusion.feature_names]
+            cold = self.cold_fusion.predict(flat[:, columns]) - COLD_OFFSET
+            is_cold = self.stats.cold[np.maximum(candidates, 0)].reshape(-1)
+            scores = np.where(is_cold, cold, warm).reshape(candidates.shape)
+        self._clock("fusion", time.perf_counter() - started)
+        out = np.full((len(users), len(self.items)), -np.inf, dtype=np.float32)
+        present = candidates >= 0
+        out[np.nonzero(present)[0], candidates[present]] = scores[present]
+        return out
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self._ranked(users, self.history[users], None)
+
+    def recommend(
+        self,
+        users: np.ndarray,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        exclude: sp.csr_matrix | None = None,
+        candidates: np.ndarray | None = None,
+        batch_size: int = BATCH,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As `Recommender.recommend`; retrieval itself keeps to `candidates`, so a restricted ranking
+        (new items only, say) still gets a full candidate list."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        self.latency = {}
+        allowed = None
+        if candidates is not None:
+            allowed = np.zeros(len(self.items), dtype=bool)
+            allowed[np.asarray(candidates, dtype=np.int64)] = True
+        seen = exclude if exclude is not None else self.history
+        empty = sp.csr_matrix((len(self.users), len(self.items)), dtype=np.float32)
+        blocked = seen if exclude_seen else empty
+
+        def score_batch(rows: slice) -> tuple[np.ndarray, sp.csr_matrix]:
+            return self._ranked(users[rows], blocked[users[rows]], allowed), blocked[users[rows]]
+
+        result = self._rank(len(users), k, score_batch, candidates, batch_size)
+        self.latency = {stage: seconds / max(len(users), 1) for stage, seconds in self.latency.items()}
+        return result
+
+    def _clock(self, stage: str, seconds: float) -> None:
+        self.latency[stage] = self.latency.get(stage, 0.0) + seconds
+
+    # -- persistence -----------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            "text_vectors": self.stats.text_vectors,
+            "popularity": self.stats.popularity,
+            "recent_popularity": self.stats.recent_popularity,
+            "recent": self.recent,
+        }
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.stats = ItemStats(state["text_vectors"], state["popularity"], state["recent_popularity"])
+        self.recent = state["recent"]
+
+    def _write(self, directory: Path, files: dict[str, str]) -> None:
+        own = {REPORT: json.dumps(self.report, indent=2)}
+        if self.fusion is not None:
+            own |= {"fusion.txt": self.fusion.to_text(), "cold_fusion.txt": self.cold_fusion.to_text()}
+        super()._write(directory, {**files, **own})
+        for name, model in self.retrievers.items():
+            (directory / RETRIEVERS / name).mkdir(parents=True)
+            model._write(directory / RETRIEVERS / name, {})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Pipeline:
+        directory = Path(directory)
+        model = super().load(directory)
+        model.retrievers = {name: load_model(directory / RETRIEVERS / name) for name in model.config.retrievers}
+        model.report = json.loads(_read_text(directory / REPORT))
+        if model.config.fusion:
+            model.fusion = Fusion.from_text(_read_text(directory / "fusion.txt"))
+            model.cold_fusion = Fusion.from_text(_read_text(directory / "cold_fusion.txt"))
+        return model
+
+
+def _hits(candidates: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
+    """[b, n] bool: candidate j of row i is among row i's relevant items."""
+    hits = np.zeros(candidates.shape, dtype=bool)
+    for row in range(len(candidates)):
+        hits[row] = np.isin(candidates[row], relevant.indices[relevant.indptr[row] : relevant.indptr[row + 1]])
+    return hits & (candidates >= 0)
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 4) for name, value in sorted(values.items(), key=lambda kv: -kv[1])}
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise DataError("missing pipeline file", path)
+    return path.read_text()

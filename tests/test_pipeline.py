@@ -1,0 +1,125 @@
+"""The multi-stage pipeline: retrieval union, FAISS search, LambdaRank fusion, and the model on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pairrank.errors import ConfigError
+from pairrank.experiments.training import train_model, write_run
+from pairrank.models.registry import load_model
+from pairrank.pipeline.fusion import Fusion
+from pairrank.pipeline.model import Pipeline
+from pairrank.pipeline.retrieve import union
+from pairrank.pipeline.vector_index import VectorIndex, recall_against_exact
+
+FAST = {"retrievers": ["ease", "itemknn", "textknn"]}  # no torch training: seconds, not minutes
+
+
+def test_union_takes_items_rank_by_rank_each_once():
+    first = np.array([[5, 1, 2], [7, -1, -1]])
+    second = np.array([[1, 9, 5], [7, 8, -1]])
+    assert union([first, second]).tolist() == [[5, 1, 9, 2], [7, 8, -1, -1]]
+
+
+def test_exact_index_matches_brute_force_and_keeps_to_allowed_items():
+    rng = np.random.default_rng(0)
+    items, queries = rng.normal(size=(500, 16)), rng.normal(size=(20, 16))
+    index = VectorIndex(items)
+    found, scores = index.search(queries, 10)
+    assert index.exact
+    assert np.array_equal(found, np.argsort(-(queries @ items.T), axis=1)[:, :10])
+    allowed = np.arange(100, 150)
+    found, _ = index.search(queries, 10, allowed)
+    assert np.isin(found, allowed).all()
+    assert np.array_equal(found[:, 0], 100 + np.argmax(queries @ items[100:150].T, axis=1))
+
+
+def test_hnsw_index_is_used_above_the_limit_and_finds_most_of_the_exact_top():
+    rng = np.random.default_rng(1)
+    items, queries = rng.normal(size=(3000, 32)).astype(np.float32), rng.normal(size=(50, 32))
+    assert not VectorIndex(items, exact_limit=1000).exact
+    assert recall_against_exact(items, queries, 100) > 0.9
+
+
+def test_fusion_learns_the_relevant_feature_and_survives_its_text_format():
+    rng = np.random.default_rng(2)
+    groups, size = 300, 40
+    signal, noise = rng.normal(size=groups * size), rng.normal(size=groups * size)
+    labels = np.zeros(groups * size, dtype=np.int32)
+    best = (signal + 0.3 * rng.normal(size=signal.size)).reshape(groups, size).argmax(axis=1)
+    labels[np.arange(groups) * size + best] = 1
+    features = np.stack([noise, signal], axis=1).astype(np.float32)
+    options = dict(trees=100, learning_rate=0.1, leaves=7, min_child_samples=20, seed=0, negatives=100)
+    fusion, report = Fusion.fit(features, labels, np.full(groups, size), ["noise", "signal"], **options)
+    assert report["trees"] >= 1
+    assert fusion.importance()["signal"] > 0.8
+    reloaded = Fusion.from_text(fusion.to_text())
+    assert np.allclose(reloaded.predict(features), fusion.predict(features))
+    scores = fusion.predict(features).reshape(groups, size)
+    assert (scores.argmax(axis=1) == best).mean() > 0.5  # chance: 1 in 40
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"retrievers": []}, "at least one retriever"),
+        ({"retrievers": ["ease", "nope"]}, "unknown model 'nope'"),
+        ({"retrievers": ["ease", "ease"]}, "listed twice"),
+        ({"retriever_options": {"textknn": {"decay": 0.5}}, "retrievers": ["ease"]}, "not in retrievers"),
+        ({"retriever_options": {"ease": {"l2": -1.0}}}, "pipeline/ease: option 'l2'"),
+    ],
+)
+def test_bad_pipeline_options_fail_before_any_data_is_read(options, message):
+    with pytest.raises(ConfigError, match=message):
+        Pipeline(options)
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(loo_data, tmp_path_factory):
+    model, info = train_model(loo_data, "pipeline", FAST, final=True)
+    return model, write_run(model, info, tmp_path_factory.mktemp("pipeline-run"))
+
+
+def test_final_pipeline_keeps_the_fusion_learned_on_validation_and_refits_retrievers(loo_data, pipeline_run):
+    model, _ = pipeline_run
+    selected = Pipeline(FAST).fit(loo_data.train(), loo_data.valid())
+    assert model.fusion.to_text() == selected.fusion.to_text()  # deterministic: the same labels, the same trees
+    everything = loo_data.train_and_valid().matrix
+    for retriever in model.retrievers.values():
+        assert (retriever.history != everything).nnz == 0  # refit on train+valid
+    recall = model.report["valid_recall@200"]
+    assert recall["union"] >= max(recall[name] for name in FAST["retrievers"])
+
+
+def test_pipeline_recommends_unseen_items_and_reloads_to_the_same_lists(loo_data, pipeline_run):
+    model, folder = pipeline_run
+    users = np.arange(len(loo_data.users))
+    items, scores = model.recommend(users, 20)
+    seen = model.history[users].toarray().astype(bool)
+    assert not seen[np.repeat(users, 20), items.ravel()].any()
+    assert (np.diff(scores, axis=1) <= 0).all()
+    assert set(model.latency) == {"retrieve", "features", "fusion"}
+    again, _ = load_model(folder).recommend(users, 20)
+    assert np.array_equal(items, again)
+
+
+def test_pipeline_ranks_new_items_from_their_text(small_cold_split):
+    from pairrank.data.split_data import SplitData
+    from pairrank.data.split_io import Split
+
+    data = SplitData.from_split(Split.read(small_cold_split))
+    model, _ = train_model(data, "pipeline", FAST)
+    cold = data.items.index(data.split.candidates.astype(str))
+    items, _ = model.recommend(np.arange(len(data.users)), 10, candidates=cold)
+    assert np.isin(items[items >= 0], cold).all()
+    assert (items >= 0).all()  # retrieval searched among the new items, so every list is full
+
+
+def test_the_shipped_default_config_is_the_default():
+    import tomllib
+    from importlib.resources import files
+
+    shipped = tomllib.loads(files("pairrank.pipeline").joinpath("default.toml").read_text())
+    assert Pipeline(shipped).config == Pipeline().config
+    assert set(shipped) == {f for f in Pipeline().config.__dataclass_fields__}
