@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OTHERS = ["mostpop", "bprmf", "implicit-als", "implicit-bpr", "lightfm"]  # single models outside the pipeline
 METRICS = ("ndcg@10", "recall@10", "map@10", "ndcg@20", "recall@20", "coverage@10")
 K = 100
+MMR_LAMBDAS = (1.0, 0.9, 0.7, 0.5)
 
 
 def variant_of(raw: RawDataset, variant: str) -> RawDataset:
@@ -82,6 +83,24 @@ def _row(matrix: Any, row: int) -> np.ndarray:
     return matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
 
 
+def with_options(pipeline: Pipeline, **options: Any) -> Pipeline:
+    """The fitted pipeline with other ranking options (the fusion, MMR), nothing refit."""
+    changed = copy.copy(pipeline)
+    changed.config = replace_options(pipeline.config, options)
+    return changed
+
+
+def intra_list_similarity(pipeline: Pipeline, recs: pd.DataFrame) -> float:
+    """Mean text cosine between the items of each list (lower: more varied lists)."""
+    vectors = pipeline.stats.text_vectors
+    values = []
+    for _, rows in recs.groupby(USER):
+        items = pipeline.items.index(rows[ITEM].astype(str).to_numpy())
+        similarity = vectors[items] @ vectors[items].T
+        values.append(similarity[np.triu_indices(len(items), 1)].mean() if len(items) > 1 else 1.0)
+    return float(np.mean(values))
+
+
 def score(model: Any, data: SplitData) -> tuple[dict[str, float], pd.DataFrame, float]:
     """Test metrics, per-user metrics and recommend seconds for one fitted model."""
     started = time.perf_counter()
@@ -112,10 +131,14 @@ def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, 
     metrics, per_user["pipeline"], seconds = score(pipeline, data)
     latency = {stage: round(1000 * s, 2) for stage, s in pipeline.latency.items()}
     rows["pipeline"] = {**metrics, "train_s": train_seconds, "recommend_s": seconds, "kind": "pipeline"}
-    union_only = copy.copy(pipeline)
-    union_only.config = replace_options(pipeline.config, {"fusion": False})
-    metrics, per_user["union"], seconds = score(union_only, data)
+    metrics, per_user["union"], seconds = score(with_options(pipeline, fusion=False), data)
     rows["union (no fusion)"] = {**metrics, "train_s": None, "recommend_s": seconds, "kind": "ablation"}
+    diversity = {}
+    for lam in MMR_LAMBDAS:
+        diverse = with_options(pipeline, mmr_lambda=lam, mmr_pool=K)  # the same pool for k = 10 and k = 100
+        metrics, _, _ = score(diverse, data)
+        recs = recommend_for_test(diverse, data, 10)
+        diversity[lam] = {**metrics, "intra_list_similarity@10": intra_list_similarity(pipeline, recs)}
     for name, retriever in pipeline.retrievers.items():
         metrics, per_user[name], seconds = score(retriever, data)
         fit = pipeline.report["retriever_fit_seconds"][name]
@@ -145,6 +168,7 @@ def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, 
         "recall": candidate_recall(pipeline, data),
         "latency_ms_per_user": latency,
         "report": pipeline.report,
+        "diversity": diversity,
         "candidates": pipeline.config.candidates,
     }
 
@@ -187,6 +211,13 @@ def markdown(dataset: str, variant: str, command: str, results: list[dict[str, A
             "",
             "Latency per user while recommending for the test users (ms): "
             + ", ".join(f"{k} {v}" for k, v in r["latency_ms_per_user"].items()),
+            "",
+            "MMR diversity over the same ranking (`mmr_lambda`; 1 = off): "
+            + ", ".join(
+                f"{lam}: NDCG@10 {d['ndcg@10']:.4f}, coverage@10 {d['coverage@10']:.4f}, intra-list text similarity "
+                f"{d['intra_list_similarity@10']:.3f}"
+                for lam, d in r.get("diversity", {}).items()
+            ),
             "",
             f"Fusion: {r['report']['fusion']['trees']} trees, cross-validated NDCG@10 "
             f"{r['report']['fusion']['cv_ndcg@10']} (among each user's relevant items and 100 sampled others) on "

@@ -79,3 +79,11 @@ def ease_run(tmp_path_factory, loo_data) -> Path:
 
     model, info = train_model(loo_data, "ease")
     return write_run(model, info, tmp_path_factory.mktemp("ease-run"))
+
+
+def final_run(tmp_path_factory, data, name: str, options: dict):
+    """A model refit on train+valid (`train_model(final=True)`) and the run folder it was written to."""
+    from pairrank.experiments.training import train_model, write_run
+
+    model, info = train_model(data, name, options, final=True)
+    return model, write_run(model, info, tmp_path_factory.mktemp(f"{name}-run"))

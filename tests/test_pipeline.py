@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+from conftest import final_run
 
 from pairrank.errors import ConfigError
-from pairrank.experiments.training import train_model, write_run
+from pairrank.experiments.training import train_model
+from pairrank.models.config import replace_options
 from pairrank.models.registry import load_model
 from pairrank.pipeline.fusion import Fusion
 from pairrank.pipeline.model import Pipeline
+from pairrank.pipeline.postprocess import attribute_mask, mmr
 from pairrank.pipeline.retrieve import union
 from pairrank.pipeline.vector_index import VectorIndex, recall_against_exact
 
@@ -77,8 +82,7 @@ def test_bad_pipeline_options_fail_before_any_data_is_read(options, message):
 
 @pytest.fixture(scope="module")
 def pipeline_run(loo_data, tmp_path_factory):
-    model, info = train_model(loo_data, "pipeline", FAST, final=True)
-    return model, write_run(model, info, tmp_path_factory.mktemp("pipeline-run"))
+    return final_run(tmp_path_factory, loo_data, "pipeline", FAST)
 
 
 def test_final_pipeline_keeps_the_fusion_learned_on_validation_and_refits_retrievers(loo_data, pipeline_run):
@@ -123,3 +127,64 @@ def test_the_shipped_default_config_is_the_default():
     shipped = tomllib.loads(files("pairrank.pipeline").joinpath("default.toml").read_text())
     assert Pipeline(shipped).config == Pipeline().config
     assert set(shipped) == {f for f in Pipeline().config.__dataclass_fields__}
+
+
+def test_attribute_mask_allows_and_denies_case_insensitively():
+    attributes = ["Drama|Crime", "comedy", "", "Comedy|Drama"]
+    assert attribute_mask(attributes, ["drama"], []).tolist() == [True, False, False, True]
+    assert attribute_mask(attributes, [], ["DRAMA"]).tolist() == [False, True, True, False]
+    assert attribute_mask(attributes, ["comedy"], ["drama"]).tolist() == [False, True, False, False]
+    assert attribute_mask(None, [], []) is None
+    with pytest.raises(ValueError, match="attributes"):
+        attribute_mask(None, ["drama"], [])
+
+
+def test_mmr_keeps_the_ranking_at_one_and_skips_near_duplicates_below():
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    items, scores = np.array([[0, 1, 2, -1]]), np.array([[3.0, 2.0, 1.0, -np.inf]])
+    assert mmr(items, scores, vectors, 1.0, 3)[0].tolist() == [[0, 1, 2]]
+    picked, picked_scores = mmr(items, scores, vectors, 0.5, 3)
+    assert picked.tolist() == [[0, 2, 1]] and picked_scores.tolist() == [[3.0, 1.0, 2.0]]
+
+
+def test_pipeline_post_processing_denies_attributes_and_diversifies(pipeline_run):
+    model, _ = pipeline_run
+    users = np.arange(50)
+
+    def with_options(**options):
+        changed = copy.copy(model)
+        changed.config = replace_options(model.config, options)
+        return changed.recommend(users, 10)[0]
+
+    denied = with_options(deny_attributes=["drama"])
+    assert not any("drama" in model.item_attributes[i].lower().split("|") for i in denied[denied >= 0])
+    vectors = model.stats.text_vectors
+
+    def mean_similarity(lists: np.ndarray) -> float:
+        return float(np.mean([(vectors[row] @ vectors[row].T)[np.triu_indices(10, 1)].mean() for row in lists]))
+
+    plain, diverse = with_options(), with_options(mmr_lambda=0.5)
+    assert mean_similarity(diverse) < mean_similarity(plain)
+    assert (plain[:, 0] == diverse[:, 0]).all()  # the best item is always picked first
+
+
+def test_pipeline_with_judges_reranks_the_fused_top_and_reloads(loo_data, tmp_path_factory):
+    judge = {"layers": 2, "max_pairs": 32, "valid_users": 10, "top": 10, "duo_top": 3, "backend": "torch"}
+    options = {"retrievers": ["ease", "textknn"], "judge": "duo", "judge_options": judge}
+    model, folder = final_run(tmp_path_factory, loo_data, "pipeline", options)
+    users = np.arange(20)
+    items, _ = model.recommend(users, 15)
+    assert set(model.latency) >= {"fusion", "judge"}
+    fused, _ = with_fusion_only(model).recommend(users, 15)
+    for row in range(len(users)):  # the judges re-order the fused top 10; below it the fusion's order stays
+        assert set(items[row, :10]) == set(fused[row, :10]) and (items[row, 10:] == fused[row, 10:]).all()
+        judged = model.reranker.rerank(model.user_history(users[row]), fused[row, :10], stage="duo")
+        assert (items[row, :10] == judged).all()
+    again, _ = load_model(folder).recommend(users, 15)
+    assert np.array_equal(items, again)
+
+
+def with_fusion_only(model: Pipeline) -> Pipeline:
+    changed = copy.copy(model)
+    changed.config, changed.reranker = replace_options(model.config, {"judge": "none"}), None
+    return changed

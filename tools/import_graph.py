@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"encoders", "eval"},
     {"train"},
     {"models"},
+    {"judges"},
     {"pipeline"},
     {"experiments"},
     {"api"},

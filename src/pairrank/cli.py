@@ -21,7 +21,7 @@ from pairrank.progress import console
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pairrank.models.base import Recommender
+    from pairrank.api import Ranker
 
 MODEL_HELP = f"Model: {', '.join(model_names())}."
 
@@ -173,6 +173,14 @@ def recommend(
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Without --out: a table with titles, or CSV/JSON on stdout.")
     ] = OutputFormat.table,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Add why: each item's top-3 supporting history items (because_ids, because_titles) and the "
+            "genres/tags it shares with them (shared_attributes).",
+        ),
+    ] = False,
 ) -> None:
     """Top-k for users of the run (--user), the split's test users, or histories given now (their items excluded)."""
     from pairrank.api import Ranker
@@ -184,13 +192,15 @@ def recommend(
         ranker = Ranker.load(run)
         k = k or (100 if split is not None else 10)
         if user is not None:
-            recs = ranker.recommend(user, k)
+            recs = ranker.recommend(user, k, explain=explain)
         elif items is not None:
-            recs = ranker.recommend_history(items.split(","), k)
+            recs = ranker.recommend_history(items.split(","), k, explain=explain)
         elif history is not None:
-            recs = ranker.recommend_histories(_read_histories(history, columns), k, source=str(history))
+            recs = ranker.recommend_histories(
+                _read_histories(history, columns), k, source=str(history), explain=explain
+            )
         else:
-            recs = _split_recs(ranker.model, split, k)
+            recs = _split_recs(ranker, split, k, explain)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             recs.to_parquet(out, index=False) if out.suffix == ".parquet" else recs.to_csv(out, index=False)
@@ -202,7 +212,8 @@ def recommend(
         typer.echo(recs.to_json(orient="records", indent=2))
     else:
         for user_id, rows in recs.groupby("user_id", sort=False):
-            results_console.print(_recs_table(rows, f"top-{k} for {source.lstrip('-')} {user_id}"))
+            reasons = _reasons(rows) if explain else None
+            results_console.print(_recs_table(rows, f"top-{k} for {source.lstrip('-')} {user_id}", reasons))
 
 
 def _one_source(**options: object) -> str:
@@ -214,12 +225,25 @@ def _one_source(**options: object) -> str:
     return given[0]
 
 
-def _split_recs(model: Recommender, split: Path, k: int) -> pd.DataFrame:
+def _split_recs(ranker: Ranker, split: Path, k: int, explain: bool) -> pd.DataFrame:
     from pairrank.data.split_data import SplitData
     from pairrank.data.split_io import Split
     from pairrank.experiments.recommending import recommend_for_test
 
-    return recommend_for_test(model, SplitData.from_split(Split.read(split)), k)
+    recs = recommend_for_test(ranker.model, SplitData.from_split(Split.read(split)), k)
+    if not explain:
+        return recs
+    users = ranker.model.users.index(recs["user_id"].astype(str).unique())
+    return ranker.explained(recs, {ranker.model.users.ids[u]: ranker.model.user_history(u) for u in users})
+
+
+def _reasons(recs: pd.DataFrame) -> dict[str, str]:
+    """item_id -> "title; title (shared: genre, tag)" from explained recommendations."""
+    names = recs["because_titles"] if "because_titles" in recs.columns else recs["because_ids"]
+    reasons = {}
+    for item, because, shared in zip(recs["item_id"].astype(str), names, recs["shared_attributes"]):
+        reasons[item] = because.replace("|", "; ") + (f" (shared: {shared.replace('|', ', ')})" if shared else "")
+    return reasons
 
 
 def _read_histories(path: Path, columns: str | None) -> pd.DataFrame:
@@ -308,6 +332,52 @@ def compare(
         ]
         outcome = paired_test(results[0].per_user, results[1].per_user, metric)
     results_console.print(paired_table(outcome))
+
+
+class JudgeStage(str, Enum):
+    mono = "mono"
+    duo = "duo"
+
+
+class JudgeBackend(str, Enum):
+    onnx = "onnx"
+    torch = "torch"
+
+
+@app.command()
+def rerank(
+    judge: Annotated[Path, typer.Option(help="Run directory of a trained 'mono' or 'duo' model.")],
+    split: Annotated[Path, typer.Option(help="Split directory: its train+valid histories and item texts.")],
+    recs: Annotated[Path, typer.Option(help="Recommendations file to re-rank (user_id,item_id,rank[,score]).")],
+    out: Annotated[Path, typer.Option(help="Write the re-ranked recommendations here (.csv or .parquet).")],
+    top: Annotated[int, typer.Option(min=1, help="Re-rank each user's top M; the rest keep their order.")] = 50,
+    stage: Annotated[
+        JudgeStage, typer.Option("--model", help="'mono' alone, or 'duo' over mono's top m (a duo run).")
+    ] = JudgeStage.duo,
+    backend: Annotated[
+        JudgeBackend, typer.Option(help="'onnx': ONNX Runtime int8 (faster on CPU); 'torch': the weights as trained.")
+    ] = JudgeBackend.onnx,
+) -> None:
+    """Re-rank the top M of any recommendations file with a trained cross-encoder judge."""
+    from pairrank.data.split_data import SplitData
+    from pairrank.data.split_io import Split
+    from pairrank.eval.recs import read_recommendations
+    from pairrank.experiments.reranking import load_judge, rerank_frame
+
+    with user_errors():
+        data = SplitData.from_split(Split.read(split))
+        trained = load_judge(judge, data, backend.value)
+        if stage is JudgeStage.duo and trained.duo is None:
+            raise ConfigError(f"{judge} holds no duo judge: train it with --model duo, or rerank with --model mono")
+        reranked, timing = rerank_frame(
+            trained, data, read_recommendations(recs), top=top, stage=stage.value, path=recs
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        reranked.to_parquet(out, index=False) if out.suffix == ".parquet" else reranked.to_csv(out, index=False)
+    console.print(
+        f"re-ranked {reranked['user_id'].nunique()} users ({timing['seconds_per_user'] * 1000:.0f} ms each); "
+        f"wrote {out}"
+    )
 
 
 @app.command()

@@ -18,7 +18,8 @@ class Dataset:
     """Interactions coded against fixed user and item id maps.
 
     Rows are grouped by user in time order (as the split files store them).
-    `item_text` and `item_titles` are aligned with `items` (one string per item, '' if none).
+    `item_text`, `item_titles` and `item_attributes` ('|'-joined genres, tags, categories) are aligned
+    with `items` (one string per item, '' if none).
     """
 
     users: IdMap
@@ -29,6 +30,7 @@ class Dataset:
     ratings: np.ndarray | None = None
     item_text: list[str] | None = None
     item_titles: list[str] | None = None
+    item_attributes: list[str] | None = None
 
     @classmethod
     def from_frame(
@@ -38,6 +40,7 @@ class Dataset:
         items: IdMap,
         item_text: list[str] | None = None,
         item_titles: list[str] | None = None,
+        item_attributes: list[str] | None = None,
     ) -> Dataset:
         return cls(
             users=users,
@@ -48,6 +51,7 @@ class Dataset:
             ratings=frame[RATING].to_numpy(dtype=np.float64) if RATING in frame else None,
             item_text=item_text,
             item_titles=item_titles,
+            item_attributes=item_attributes,
         )
 
     @property

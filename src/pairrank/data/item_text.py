@@ -9,6 +9,9 @@ import pandas as pd
 from pairrank.data.schema import ITEM
 
 TITLE_CHARS = 80  # a title made from an item's text when the catalogue has no title column
+ATTRIBUTE_COLUMNS = ("genres", "genre", "tags", "categories", "category")  # list-valued catalogue columns
+ATTRIBUTE_SEPARATORS = r"[,|;]"
+ATTRIBUTE_JOIN = "|"
 
 
 def item_titles(items: pd.DataFrame) -> pd.Series:
@@ -35,3 +38,26 @@ def item_texts(items: pd.DataFrame, columns: Sequence[str] | None = None, sep: s
         text = text.where(~glue, text + sep)
         text = text.where(~present, text + value)
     return text
+
+
+def item_attributes(items: pd.DataFrame) -> pd.Series:
+    """Each item's attributes (genres, tags, categories) as one string, joined by '|', in column order,
+    each once ('' where the catalogue has none).
+
+    >>> item_attributes(pd.DataFrame({"item_id": ["1"], "genres": ["Drama|Crime"], "tags": ["heist, drama"]})).tolist()
+    ['Drama|Crime|heist']
+    """
+    columns = [c for c in items.columns if c.lower() in ATTRIBUTE_COLUMNS]
+    values = [[] for _ in range(len(items))]
+    for column in columns:
+        for row, cell in enumerate(items[column].fillna("").astype(str).str.split(ATTRIBUTE_SEPARATORS)):
+            values[row] += [part.strip() for part in cell if part.strip() and not part.strip().startswith("(no ")]
+    return pd.Series([ATTRIBUTE_JOIN.join(_unique(v)) for v in values], index=items.index, dtype=object)
+
+
+def _unique(values: list[str]) -> list[str]:
+    """Each value once (case-insensitively), first spelling kept."""
+    seen: dict[str, str] = {}
+    for value in values:
+        seen.setdefault(value.lower(), value)
+    return list(seen.values())

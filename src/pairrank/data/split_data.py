@@ -13,22 +13,30 @@ from pairrank.data.split_io import Split
 
 @dataclass
 class SplitData:
-    """A split plus its user and item id maps, one text and one display title per item."""
+    """A split plus its user and item id maps, one text, one display title and one attribute string per item."""
 
     split: Split
     users: IdMap
     items: IdMap
     item_text: list[str]
     item_titles: list[str]
+    item_attributes: list[str]
 
     @classmethod
     def from_split(cls, split: Split) -> SplitData:
         items = split.item_map()
-        return cls(split, split.user_map(), items, split.item_text(items), split.item_titles(items))
+        return cls(
+            split,
+            split.user_map(),
+            items,
+            split.item_text(items),
+            split.item_titles(items),
+            split.item_attributes(items),
+        )
 
     def dataset(self, frame: pd.DataFrame) -> Dataset:
         """`frame` (user_id, item_id[, timestamp, rating]) coded against the split's id maps."""
-        return Dataset.from_frame(frame, self.users, self.items, self.item_text, self.item_titles)
+        return Dataset.from_frame(frame, self.users, self.items, self.item_text, self.item_titles, self.item_attributes)
 
     def train(self) -> Dataset:
         return self.dataset(self.split.train)

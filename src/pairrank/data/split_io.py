@@ -13,7 +13,7 @@ import pandas as pd
 from pairrank.data.idmap import IdMap
 from pairrank.data.importers import read_catalogue
 from pairrank.data.interactions import ColumnMap, interactions_from_table
-from pairrank.data.item_text import item_texts, item_titles
+from pairrank.data.item_text import item_attributes, item_texts, item_titles
 from pairrank.data.schema import EVENT, ITEM, RATING, TIMESTAMP, USER, RawDataset
 from pairrank.data.split import SplitFrames, split_interactions
 from pairrank.data.tables import read_delimited
@@ -125,6 +125,11 @@ class Split:
         """One display title per item of `items` ('' where the catalogue has no text)."""
         titles = pd.Series(item_titles(self.items).to_numpy(), index=self.items[ITEM].astype(str))
         return titles.reindex(items.ids).fillna("").tolist()
+
+    def item_attributes(self, items: IdMap) -> list[str]:
+        """One '|'-joined attribute string (genres, tags, categories) per item of `items` ('' if none)."""
+        attributes = pd.Series(item_attributes(self.items).to_numpy(), index=self.items[ITEM].astype(str))
+        return attributes.reindex(items.ids).fillna("").tolist()
 
     def fit_frame(self, final: bool) -> pd.DataFrame:
         """Training interactions: train, or train+valid for a final refit."""

@@ -48,8 +48,6 @@ def export_model(model: str, folder: Path) -> None:
     a crash never leaves a half-written cache; the source model is only read.
     """
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.optimizer import optimize_model
     from sentence_transformers import SentenceTransformer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,27 +87,7 @@ def export_model(model: str, folder: Path) -> None:
                 opset_version=17,
                 dynamo=False,
             )
-        config = transformer.config
-        fused = optimize_model(
-            str(tmp / "raw.onnx"),
-            model_type="bert",
-            num_heads=config.num_attention_heads,
-            hidden_size=config.hidden_size,
-        )
-        fused.save_model_to_file(str(tmp / FP32_FILE))
-        root, level = logging.getLogger(), logging.getLogger().level
-        root.setLevel(logging.ERROR)  # quantize_dynamic logs advice on the root logger
-        try:
-            quantize_dynamic(
-                tmp / FP32_FILE,
-                tmp / INT8_FILE,
-                weight_type=QuantType.QInt8,
-                per_channel=True,  # per-tensor scales lose too much (mean cosine ~0.97)
-                op_types_to_quantize=["MatMul", "Attention"],  # embeddings stay fp32
-                extra_options={"DefaultTensorType": 1},  # FLOAT, for outputs of fused ops
-            )
-        finally:
-            root.setLevel(level)
+        fuse_and_quantize(tmp / "raw.onnx", tmp / FP32_FILE, tmp / INT8_FILE, transformer.config)
         st.tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER_FILE))
         meta = {
             "model": model,
@@ -124,6 +102,31 @@ def export_model(model: str, folder: Path) -> None:
         folder.mkdir(exist_ok=True)
         for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE, META_FILE):  # meta last: it marks a complete export
             shutil.move(tmp / name, folder / name)
+
+
+def fuse_and_quantize(raw: Path, fp32: Path, int8: Path, config) -> None:
+    """onnxruntime's BERT fusion of an exported graph (`fp32`), then dynamic int8 quantisation (`int8`);
+    `config` is the encoder's Hugging Face config (heads, hidden size)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = optimize_model(
+        str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+    )
+    fused.save_model_to_file(str(fp32))
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(logging.ERROR)  # quantize_dynamic logs advice on the root logger
+    try:
+        quantize_dynamic(
+            fp32,
+            int8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,  # per-tensor scales lose too much (mean cosine ~0.97)
+            op_types_to_quantize=["MatMul", "Attention"],  # embeddings stay fp32
+            extra_options={"DefaultTensorType": 1},  # FLOAT, for outputs of fused ops
+        )
+    finally:
+        root.setLevel(level)
 
 
 class OnnxEncoder:

@@ -49,6 +49,7 @@ class Recommender(ABC):
         self.users: IdMap | None = None
         self.items: IdMap | None = None
         self.item_titles: list[str] | None = None  # display names, aligned with `items`, when known
+        self.item_attributes: list[str] | None = None  # '|'-joined genres, tags, categories, when known
         self.history: sp.csr_matrix | None = None
 
     # -- training -------------------------------------------------------
@@ -56,6 +57,7 @@ class Recommender(ABC):
         """Learn from `train`; `valid` (same id maps) drives early stopping where used."""
         self.users, self.items = train.users, train.items
         self.item_titles = train.item_titles
+        self.item_attributes = train.item_attributes
         self.history = train.matrix
         self._fit(train, valid)
         return self
@@ -108,6 +110,11 @@ class Recommender(ABC):
             return self._score(users[rows]), None if blocked is None else blocked[users[rows]]
 
         return self._rank(len(users), k, score_batch, candidates, batch_size)
+
+    def user_history(self, user: int) -> np.ndarray:
+        """A known user's training items (indices), oldest first where the model keeps the order."""
+        self._check_fitted()
+        return self.history.indices[self.history.indptr[user] : self.history.indptr[user + 1]].astype(np.int64)
 
     # -- histories given at request time ---------------------------------
     def recommend_histories(
@@ -188,7 +195,8 @@ class Recommender(ABC):
     def _write(self, directory: Path, files: dict[str, str]) -> None:
         new_meta(self.name, dataclasses.asdict(self.config)).write(directory)
         self.users.save(directory / "users.parquet")
-        self.items.save(directory / "items.parquet", {"title": self.item_titles} if self.item_titles else None)
+        extra = {"title": self.item_titles, "attributes": self.item_attributes}
+        self.items.save(directory / "items.parquet", {k: v for k, v in extra.items() if v} or None)
         history = self.history.tocsr()
         state = {
             "history.indptr": history.indptr.astype(np.int64),
@@ -212,6 +220,7 @@ class Recommender(ABC):
         model.users = IdMap.load(directory / "users.parquet")
         model.items = IdMap.load(directory / "items.parquet")
         model.item_titles = read_extra(directory / "items.parquet", "title")
+        model.item_attributes = read_extra(directory / "items.parquet", "attributes")
         state = _read_state(directory / STATE_FILE)
         try:
             indptr, indices = state.pop("history.indptr"), state.pop("history.indices")

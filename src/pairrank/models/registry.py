@@ -44,6 +44,8 @@ ENTRIES = (
     ModelEntry("bprmf", "pairrank.models.bprmf:BPRMF", baseline=True),
     ModelEntry("textknn", "pairrank.models.textknn:TextKNN", baseline=True),
     ModelEntry("twotower", "pairrank.models.twotower:TwoTowerRanker"),
+    ModelEntry("mono", "pairrank.judges.ranker:MonoRanker"),
+    ModelEntry("duo", "pairrank.judges.ranker:DuoRanker"),
     ModelEntry("pipeline", "pairrank.pipeline.model:Pipeline", requires=("faiss", "lightgbm")),
     ModelEntry("implicit-als", "pairrank.models.peers:ImplicitALS", requires=("implicit",)),
     ModelEntry("implicit-bpr", "pairrank.models.peers:ImplicitBPR", requires=("implicit",)),

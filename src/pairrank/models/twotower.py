@@ -226,6 +226,11 @@ class TwoTowerRanker(NetworkRecommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self._score_sequences(self.sequences[users], users)
 
+    def user_history(self, user: int) -> np.ndarray:
+        """The latest items the user tower reads for this user, oldest first."""
+        sequence = self.sequences[user]
+        return sequence[sequence != self.net.items.padding]
+
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
         """A history sent at request time goes through the user tower like a known user's."""
         length = self.sequences.shape[1]

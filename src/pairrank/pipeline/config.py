@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
-from pairrank.models.config import Trial, config_from_dict, model_options
+from pairrank.judges.config import JudgeConfig
+from pairrank.models.config import Probability, Trial, config_from_dict, model_options
 from pairrank.models.registry import model_class
 
 DEFAULT_RETRIEVERS = ["twotower", "ease", "itemknn", "textknn"]
@@ -31,6 +32,12 @@ class PipelineConfig:
     leaves: PositiveInt = 7
     min_child_samples: PositiveInt = 200
     seed: int = 42
+    judge: Literal["none", "mono", "duo"] = "none"  # cross-encoder re-ranking of the fused top (pairrank.judges)
+    judge_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # options of the judge model
+    allow_attributes: list[str] = dataclasses.field(default_factory=list)  # only items with one of these (any if empty)
+    deny_attributes: list[str] = dataclasses.field(default_factory=list)  # never items with one of these
+    mmr_lambda: Probability = 1.0  # MMR diversity: 1 keeps the ranking; lower trades relevance for variety
+    mmr_pool: PositiveInt = 50  # MMR picks the top k from this many of the best
 
     @staticmethod
     def search_space(trial: Trial) -> dict[str, Any]:
@@ -55,3 +62,4 @@ class PipelineConfig:
             raise ConfigError(f"retriever_options for {stray}, which are not in retrievers {self.retrievers}")
         for name in self.retrievers:  # an unknown model or a bad option fails here, before any data is read
             config_from_dict(model_class(name).Config, self.retriever_options.get(name), owner=f"pipeline/{name}")
+        config_from_dict(JudgeConfig, self.judge_options, owner="pipeline/judge")

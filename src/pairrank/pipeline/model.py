@@ -5,18 +5,22 @@ the validation items of the users (labels the retrievers never saw). The
 final run (`refit`) refits the retrievers on train+valid and keeps the
 fusion. Items nobody interacted with (cold items) are ranked by a second
 fusion that reads only the features such an item has (its text and the
-text-capable retrievers), below every warm candidate.
+text-capable retrievers), below every warm candidate. Optionally the
+cross-encoder judges (`judge`) re-rank the fused top, and post-processing
+keeps to allowed attributes and trades relevance for variety (MMR).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from pairrank.data.dataset import Dataset
@@ -24,12 +28,16 @@ from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.factory import make_encoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError, DataError
-from pairrank.models.base import Recommender
+from pairrank.judges.config import JudgeConfig
+from pairrank.judges.judge import CrossEncoderReranker
+from pairrank.judges.ranker import RERANKED
+from pairrank.models.base import Recommender, top_k
 from pairrank.models.config import config_from_dict
 from pairrank.models.registry import load_model, model_class
 from pairrank.pipeline.config import PipelineConfig
 from pairrank.pipeline.features import ItemStats, candidate_features, cold_feature_names, feature_names
 from pairrank.pipeline.fusion import Fusion
+from pairrank.pipeline.postprocess import attribute_mask, mmr
 from pairrank.pipeline.retrieve import Retriever, RetrieverOutput, union
 from pairrank.progress import progress_bar
 
@@ -38,6 +46,7 @@ RECENT_WINDOW = 5  # an item's recent popularity counts the users who have it am
 COLD_OFFSET = 1e6  # cold candidates rank below warm ones
 RETRIEVERS = "retrievers"  # sub-folder of the model folder holding each retriever's own folder
 REPORT = "pipeline.json"
+JUDGE, ITEM_TEXT = "judge", "item_text.parquet"  # the judges' folder, and the item texts they read
 
 
 class Pipeline(Recommender):
@@ -59,6 +68,9 @@ class Pipeline(Recommender):
         self.recent: np.ndarray | None = None  # [n_users, history_window] latest items, oldest first, -1 padded
         self.report: dict[str, Any] = {}  # what fitting measured: candidate recall, trees, feature gains
         self.latency: dict[str, float] = {}  # seconds per user of each stage in the last ranking call
+        self.reranker: CrossEncoderReranker | None = None  # the judges, with `judge` other than "none"
+        self.item_text: list[str] | None = None  # what the judges read
+        self._judge_folder: Path | None = None  # where a loaded judge came from (its ONNX nets cannot save)
         self._retrieval: list[Retriever] | None = None
 
     # -- fitting ---------------------------------------------------------
@@ -75,6 +87,18 @@ class Pipeline(Recommender):
         self._describe(train)
         if self.config.fusion and valid is not None:
             self._fit_fusion(valid)
+        if self.config.judge != "none":
+            self._fit_judge(train, valid)
+
+    def _fit_judge(self, train: Dataset, valid: Dataset | None) -> None:
+        """The judges, trained once (as `--model mono|duo` would, with their own retriever) and kept for the
+        final run; the final run only gives them the new texts and histories."""
+        self.item_text = list(train.item_text or [])
+        if self.reranker is None:
+            if valid is None:
+                raise ConfigError("pipeline trains its judge on validation users: fit(train, valid), or judge = none")
+            judge = model_class(self.config.judge)(self.config.judge_options).fit(train, valid)
+            self.reranker, self.report["judge"] = judge.reranker, judge.report
 
     def refit(self, data: Dataset, fresh: Callable[[Any], Recommender]) -> Recommender:
         """The final model: retrievers refit on `data` (train+valid) with their selected configs; the fusion
@@ -82,6 +106,7 @@ class Pipeline(Recommender):
         final = Pipeline(self.config)
         final.retriever_configs = {name: model.final_config() for name, model in self.retrievers.items()}
         final.fusion, final.cold_fusion, final.report = self.fusion, self.cold_fusion, dict(self.report)
+        final.reranker = self.reranker
         return final.fit(data)
 
     def _describe(self, train: Dataset) -> None:
@@ -180,7 +205,19 @@ class Pipeline(Recommender):
         out = np.full((len(users), len(self.items)), -np.inf, dtype=np.float32)
         present = candidates >= 0
         out[np.nonzero(present)[0], candidates[present]] = scores[present]
+        if self.reranker is not None:
+            self._judge(users, out)
         return out
+
+    def _judge(self, users: np.ndarray, scores: np.ndarray) -> None:
+        """Re-rank each row's fused top M with the judges, in place: they move above every other item."""
+        started = time.perf_counter()
+        top, _ = top_k(scores, self.reranker.settings.top)
+        for row, user in enumerate(users):
+            items = top[row][np.isfinite(scores[row, top[row]])]
+            reranked = self.reranker.rerank(self.recent[user], items, stage=self.config.judge)
+            scores[row, reranked] = RERANKED + np.arange(len(reranked), 0, -1, dtype=np.float32)
+        self._clock("judge", time.perf_counter() - started)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self._ranked(users, self.history[users], None)
@@ -195,8 +232,9 @@ class Pipeline(Recommender):
         candidates: np.ndarray | None = None,
         batch_size: int = BATCH,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """As `Recommender.recommend`; retrieval itself keeps to `candidates`, so a restricted ranking
-        (new items only, say) still gets a full candidate list."""
+        """As `Recommender.recommend`; retrieval itself keeps to `candidates` and the allowed attributes, so a
+        restricted ranking (new items only, say) still gets a full candidate list. With `mmr_lambda` < 1 the
+        top k are re-picked for diversity (scores stay the ranking's, so they need not fall down the list)."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
         self.latency = {}
@@ -204,6 +242,9 @@ class Pipeline(Recommender):
         if candidates is not None:
             allowed = np.zeros(len(self.items), dtype=bool)
             allowed[np.asarray(candidates, dtype=np.int64)] = True
+        by_attribute = self._attribute_mask()
+        if by_attribute is not None:
+            allowed = by_attribute if allowed is None else allowed & by_attribute
         seen = exclude if exclude is not None else self.history
         empty = sp.csr_matrix((len(self.users), len(self.items)), dtype=np.float32)
         blocked = seen if exclude_seen else empty
@@ -211,9 +252,31 @@ class Pipeline(Recommender):
         def score_batch(rows: slice) -> tuple[np.ndarray, sp.csr_matrix]:
             return self._ranked(users[rows], blocked[users[rows]], allowed), blocked[users[rows]]
 
-        result = self._rank(len(users), k, score_batch, candidates, batch_size)
+        diverse = self.config.mmr_lambda < 1
+        kept = None if allowed is None else np.flatnonzero(allowed)
+        result = self._rank(len(users), max(k, self.config.mmr_pool) if diverse else k, score_batch, kept, batch_size)
+        if diverse:
+            started = time.perf_counter()
+            result = mmr(*result, self.stats.text_vectors, self.config.mmr_lambda, k)
+            self._clock("mmr", time.perf_counter() - started)
         self.latency = {stage: seconds / max(len(users), 1) for stage, seconds in self.latency.items()}
         return result
+
+    def _attribute_mask(self) -> np.ndarray | None:
+        try:
+            return attribute_mask(self.item_attributes, self.config.allow_attributes, self.config.deny_attributes)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+    def user_history(self, user: int) -> np.ndarray:
+        """The latest items (up to `history_window`) the text features read, oldest first."""
+        return self.recent[user][self.recent[user] >= 0]
+
+    def support(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """[len(history), len(items)]: the text similarity of each history item to each item, which the
+        fusion reads (`models.explain`)."""
+        vectors = self.stats.text_vectors
+        return vectors[history] @ vectors[items].T
 
     def _clock(self, stage: str, seconds: float) -> None:
         self.latency[stage] = self.latency.get(stage, 0.0) + seconds
@@ -239,6 +302,12 @@ class Pipeline(Recommender):
         for name, model in self.retrievers.items():
             (directory / RETRIEVERS / name).mkdir(parents=True)
             model._write(directory / RETRIEVERS / name, {})
+        if self.reranker is not None:
+            pd.DataFrame({"text": self.item_text}).to_parquet(directory / ITEM_TEXT)
+            if self._judge_folder is not None:
+                shutil.copytree(self._judge_folder, directory / JUDGE)
+            else:
+                self.reranker.save(directory / JUDGE)
 
     @classmethod
     def load(cls, directory: str | Path) -> Pipeline:
@@ -249,6 +318,13 @@ class Pipeline(Recommender):
         if model.config.fusion:
             model.fusion = Fusion.from_text(_read_text(directory / "fusion.txt"))
             model.cold_fusion = Fusion.from_text(_read_text(directory / "cold_fusion.txt"))
+        if model.config.judge != "none":
+            if not (directory / ITEM_TEXT).exists():
+                raise DataError("missing item texts", directory / ITEM_TEXT)
+            model.item_text = pd.read_parquet(directory / ITEM_TEXT)["text"].tolist()
+            backend = config_from_dict(JudgeConfig, model.config.judge_options).backend
+            model.reranker = CrossEncoderReranker.load(directory / JUDGE, model.item_text, backend)
+            model._judge_folder = directory / JUDGE
         return model
 
 

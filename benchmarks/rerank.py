@@ -1,0 +1,177 @@
+"""Cross-encoder re-ranking (mono, then duo) over EASE and the pipeline, on a development dataset.
+
+    .venv/bin/python benchmarks/rerank.py [--dataset ml-latest-small] [--protocol loo]
+        [--inputs ease,pipeline] [--judge-config FILE] [--judge RUNDIR] [--backend onnx|torch]
+        [--users N] [--out FILE]
+
+Trains one `duo` run (its mono and duo judges learn on train, their blend with the input order is chosen
+on validation users; EASE refit on train+valid) and re-ranks the test recommendations of each input model
+(refit on train+valid) exactly as `pairrank rerank` does: mono over the top 50, duo over mono's top 10.
+Reports NDCG@10 and friends for the input order, + mono, + duo, a paired test of each against the input,
+and the re-ranking seconds per user. `--users` re-ranks a seeded sample of test users (all by default).
+`--judge` re-uses a trained `duo` run instead of training one. Each input model's test recommendations
+are kept in runs/bench-rerank-DATASET/ and re-used by later runs on the same split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dev_datasets import DATASETS, load
+from machine import describe
+
+from pairrank.data.schema import USER
+from pairrank.data.split_data import SplitData
+from pairrank.data.split_io import Split, make_split
+from pairrank.eval.evaluator import evaluate
+from pairrank.eval.stats import paired_test
+from pairrank.experiments.config_file import read_config
+from pairrank.experiments.recommending import recommend_for_test
+from pairrank.experiments.reranking import load_judge, rerank_frame
+from pairrank.experiments.training import train_model, write_run
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ("ndcg@10", "recall@10", "map@10", "ndcg@20", "recall@20")
+K = 100
+
+
+def scored(data: SplitData, recs: pd.DataFrame, users: np.ndarray) -> tuple[dict[str, float], pd.DataFrame]:
+    split = data.split
+    test = split.test[split.test[USER].astype(str).isin(users)]
+    result = evaluate(test, recs, seen=split.seen_frame(), n_catalogue=len(data.items), on_seen="reject")
+    return {m: float(v) for m, v in result.means.items()}, result.per_user
+
+
+def input_recs(data: SplitData, name: str, path: Path) -> tuple[pd.DataFrame, float | None]:
+    """The test recommendations of model `name` refit on train+valid (read back from `path` if kept there)."""
+    if path.exists():
+        return pd.read_parquet(path), None
+    model, info = train_model(data, name, final=True)
+    recs = recommend_for_test(model, data, K)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recs.to_parquet(path, index=False)
+    return recs, info["train_seconds"]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = ROOT / "runs" / f"bench-rerank-{args.dataset}"
+    split_dir = ROOT / "runs" / f"bench-pipeline-{args.dataset}" / f"split-{args.protocol}"
+    if not (split_dir / "split.json").exists():
+        make_split(load(args.dataset), args.protocol, split_dir)
+    data = SplitData.from_split(Split.read(split_dir))
+    if args.judge is None:
+        started = time.perf_counter()
+        judge_model, info = train_model(data, "duo", read_config(args.judge_config), final=True)
+        judge_dir = write_run(judge_model, info, work / f"duo-{args.protocol}")
+        report, judge_seconds = judge_model.report, time.perf_counter() - started
+    else:
+        judge_dir = args.judge
+        report = json.loads((judge_dir / "judge_report.json").read_text())
+        judge_seconds = json.loads((judge_dir / "run.json").read_text())["train_seconds"]
+    judge = load_judge(judge_dir, data, args.backend)
+    users = pd.unique(data.split.test[USER].astype(str))
+    if args.users:
+        users = np.random.default_rng(0).choice(users, min(args.users, len(users)), replace=False)
+    results: dict[str, Any] = {"judge": report, "judge_train_s": judge_seconds, "backend": args.backend, "inputs": {}}
+    for name in args.inputs.split(","):
+        recs, train_seconds = input_recs(data, name, work / f"recs-{name}-{args.protocol}.parquet")
+        recs = recs[recs[USER].astype(str).isin(users)].reset_index(drop=True)
+        rows, per_user, seconds = {}, {}, {}
+        rows[name], per_user[name] = scored(data, recs, users)
+        for stage in ("mono", "duo"):
+            reranked, timing = rerank_frame(judge, data, recs, top=judge.settings.top, stage=stage, path=judge_dir)
+            label = f"{name} + {stage}"
+            rows[label], per_user[label] = scored(data, reranked, users)
+            seconds[stage] = timing["seconds_per_user"]
+        tests = {
+            label: paired_test(per_user[label], per_user[name], "ndcg@10").__dict__ for label in rows if label != name
+        }
+        results["inputs"][name] = {
+            "rows": rows,
+            "paired": tests,
+            "rerank_s_per_user": seconds,
+            "input_train_s": train_seconds,
+            "users": len(users),
+        }
+        print(f"{name}: " + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in rows.items()), flush=True)
+    return results
+
+
+def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) -> str:
+    report = results["judge"]
+    lines = [
+        f"# Cross-encoder re-ranking on {args.dataset} ({args.protocol})",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+        "Test scores, full ranking, train+valid items excluded; input models refit on train+valid. The judges "
+        "(one `duo` run) learn on train; their blend weights are chosen on validation users.",
+        "",
+        f"Judge ({results['backend']} backend): {report['pairs']} training pairs; mono {report['mono_seconds']} s, "
+        f"duo {report['duo_seconds']} s "
+        f"of fine-tuning; whole run {results['judge_train_s']:.0f} s. Blend weights (1 = judge alone): mono "
+        f"{report['mono_alpha']}, duo {report['duo_alpha']}. Validation NDCG@10 among {report['valid_users']} users "
+        f"whose item is in EASE's top 50: input {report['mono_valid_ndcg@10']['input']:.4f}, mono alone "
+        f"{report['mono_valid_ndcg@10']['judge']:.4f}, blend {report['mono_valid_ndcg@10']['blend']:.4f}.",
+    ]
+    for name, result in results["inputs"].items():
+        lines += [
+            "",
+            f"## Input: {name} ({result['users']} test users)",
+            "",
+            "| ranking | " + " | ".join(METRICS) + " | vs input: difference [95% CI], p |",
+            "|---|" + "---|" * (len(METRICS) + 1),
+        ]
+        for label, row in result["rows"].items():
+            test = result["paired"].get(label)
+            versus = (
+                f"{test['mean_difference']:+.4f} [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}], "
+                f"p {test['p_randomisation']:.3g}"
+                if test
+                else "-"
+            )
+            lines.append(f"| {label} | " + " | ".join(f"{row[m]:.4f}" for m in METRICS) + f" | {versus} |")
+        s = result["rerank_s_per_user"]
+        lines += [
+            "",
+            f"Re-ranking per user: mono (top 50) {1000 * s['mono']:.0f} ms, mono + duo {1000 * s['duo']:.0f} ms.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", default="ml-latest-small", choices=DATASETS)
+    parser.add_argument("--protocol", default="loo")
+    parser.add_argument("--inputs", default="ease,pipeline")
+    parser.add_argument("--judge-config", type=Path, default=None)
+    parser.add_argument("--judge", type=Path, default=None, help="a trained duo run to re-use")
+    parser.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
+    parser.add_argument("--users", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    out = args.out or ROOT / "benchmarks" / "results" / f"rerank-{args.dataset}-{args.protocol}.md"
+    command = (
+        f".venv/bin/python benchmarks/rerank.py --dataset {args.dataset} --protocol {args.protocol} "
+        f"--inputs {args.inputs}"
+        + (f" --judge-config {args.judge_config}" if args.judge_config else "")
+        + (f" --judge {args.judge}" if args.judge else "")
+        + f" --backend {args.backend}"
+        + (f" --users {args.users}" if args.users else "")
+    )
+    results = run(args)
+    (ROOT / "runs" / f"bench-rerank-{args.dataset}" / f"results-{args.protocol}.json").write_text(
+        json.dumps(results, indent=2, default=str)
+    )
+    out.write_text(markdown(args, command, results))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

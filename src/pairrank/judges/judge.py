@@ -1,0 +1,156 @@
+"""Re-ranking with cross-encoder judges: mono scores each candidate, duo compares pairs in both orders.
+
+`CrossEncoderReranker.rerank(history, items)` re-orders a ranked list: mono
+re-scores its top M, blended with the list's own order; duo then re-orders
+the top m by pair-wise wins, blended with mono's order. Each blend weight
+(`alpha`, 1 = the judge alone, 0 = the input order) is chosen on validation
+users when the judge is trained, and saved with it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pairrank.errors import ConfigError, DataError
+from pairrank.judges.inputs import JudgeInputs
+from pairrank.judges.network import CrossEncoderNet, OnnxNet
+
+SETTINGS = "judge.json"
+MONO, DUO = "mono", "duo"
+ONNX_FILE = "judge_int8.onnx"  # beside each judge's weights: the int8 ONNX Runtime export
+BACKENDS = ("onnx", "torch")
+INFERENCE_BATCH = 64
+
+
+@dataclass
+class JudgeSettings:
+    """What a saved judge needs besides its weights: its inputs and the blend weights chosen on validation."""
+
+    item_tokens: int
+    history_items: int
+    top: int
+    duo_top: int
+    mono_alpha: float = 1.0
+    duo_alpha: float | None = None  # None: no duo stage
+
+
+def blend(judge_scores: np.ndarray, alpha: float) -> np.ndarray:
+    """Scores mixing a judge's (standardised) scores with the input order's prior -log2(rank + 2)."""
+    prior = -np.log2(np.arange(len(judge_scores)) + 2.0)
+    return alpha * _standard(np.asarray(judge_scores, dtype=np.float64)) + (1 - alpha) * _standard(prior)
+
+
+def _rows(history: str, seconds: Sequence) -> tuple[list[str], Sequence]:
+    return [history] * len(seconds), seconds
+
+
+def _standard(values: np.ndarray) -> np.ndarray:
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
+class MonoJudge:
+    """Scores each (history, candidate) pair with one cross-encoder pass."""
+
+    def __init__(self, network: CrossEncoderNet | OnnxNet, inputs: JudgeInputs):
+        self.network, self.inputs = network, inputs
+
+    def score(self, history: str, candidates: Sequence[int]) -> np.ndarray:
+        parts = [
+            self.network.predict(self.inputs.mono(*_rows(history, candidates[start : start + INFERENCE_BATCH]))).numpy()
+            for start in range(0, len(candidates), INFERENCE_BATCH)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+class DuoJudge:
+    """P(a before b) for a history; `wins` asks every pair in both orders, which cancels position bias."""
+
+    def __init__(self, network: CrossEncoderNet | OnnxNet, inputs: JudgeInputs):
+        self.network, self.inputs = network, inputs
+
+    def prefer(self, history: str, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+        parts = [
+            torch.sigmoid(
+                self.network.predict(self.inputs.duo(*_rows(history, pairs[start : start + INFERENCE_BATCH])))
+            )
+            for start in range(0, len(pairs), INFERENCE_BATCH)
+        ]
+        return torch.cat(parts).numpy() if parts else np.zeros(0, dtype=np.float32)
+
+    def wins(self, history: str, items: Sequence[int]) -> np.ndarray:
+        """Each item's summed preference over every other item, both orders asked: [len(items)]."""
+        ordered = list(itertools.permutations(range(len(items)), 2))
+        verdicts = self.prefer(history, [(items[i], items[j]) for i, j in ordered])
+        wins = np.zeros(len(items))
+        for (i, j), p in zip(ordered, verdicts):
+            wins[i] += p
+            wins[j] += 1.0 - p
+        return wins
+
+
+class CrossEncoderReranker:
+    """Mono (and duo, when trained) re-ranking of ranked lists, as saved by `save`."""
+
+    def __init__(self, settings: JudgeSettings, mono: MonoJudge, duo: DuoJudge | None = None):
+        self.settings, self.mono, self.duo = settings, mono, duo
+
+    @property
+    def inputs(self) -> JudgeInputs:
+        return self.mono.inputs
+
+    def rerank(
+        self, history: Sequence[int], items: Sequence[int], *, stage: str = DUO, top: int | None = None
+    ) -> np.ndarray:
+        """`items` (best first) re-ordered: mono over the top M (`top`, default the trained one); duo over the
+        top m if trained and `stage` is duo. Items below the top M keep their order."""
+        items = np.asarray(items, dtype=np.int64)
+        text = self.inputs.history(history)
+        top = top or self.settings.top
+        head, tail = items[:top], items[top:]
+        order = np.argsort(-blend(self.mono.score(text, head), self.settings.mono_alpha), kind="stable")
+        head = head[order]
+        if stage == DUO and self.duo is not None and len(head) > 1:
+            top = head[: self.settings.duo_top]
+            wins = self.duo.wins(text, top)
+            head = np.concatenate(
+                [top[np.argsort(-blend(wins, self.settings.duo_alpha), kind="stable")], head[len(top) :]]
+            )
+        return np.concatenate([head, tail])
+
+    def save(self, folder: Path) -> None:
+        """Each judge as a Hugging Face folder plus its int8 ONNX export, and the settings."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SETTINGS).write_text(json.dumps(asdict(self.settings), indent=2))
+        for name, judge in ((MONO, self.mono), (DUO, self.duo)):
+            if judge is not None:
+                judge.network.save(folder / name)
+                judge.network.export_onnx(folder / name / ONNX_FILE)
+
+    @classmethod
+    def load(cls, folder: Path, item_text: Sequence[str], backend: str = "onnx") -> CrossEncoderReranker:
+        """The judge saved in `folder`, reading items by `item_text` (one text per item index), run by ONNX
+        Runtime (int8, faster on CPU) or torch."""
+        if not (folder / SETTINGS).exists():
+            raise DataError(f"not a judge folder: no {SETTINGS}", folder)
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown judge backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        settings = JudgeSettings(**json.loads((folder / SETTINGS).read_text()))
+        mono_net = CrossEncoderNet.load(folder / MONO)
+        inputs = JudgeInputs(
+            mono_net.tokenizer, item_text, item_tokens=settings.item_tokens, history_items=settings.history_items
+        )
+
+        def network(name: str) -> CrossEncoderNet | OnnxNet:
+            net = mono_net if name == MONO else CrossEncoderNet.load(folder / name)
+            return OnnxNet(folder / name / ONNX_FILE, net.tokenizer) if backend == "onnx" else net
+
+        duo = DuoJudge(network(DUO), inputs) if settings.duo_alpha is not None else None
+        return cls(settings, MonoJudge(network(MONO), inputs), duo)

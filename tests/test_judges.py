@@ -1,0 +1,148 @@
+"""Cross-encoder judges: inputs, blending, pair-wise learning, the mono/duo models and `pairrank rerank`."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import final_run
+from typer.testing import CliRunner
+
+from pairrank.cli import app
+from pairrank.errors import ConfigError
+from pairrank.experiments.recommending import recommend_for_test
+from pairrank.experiments.reranking import load_judge
+from pairrank.judges.inputs import JudgeInputs
+from pairrank.judges.judge import DuoJudge, MonoJudge, blend
+from pairrank.judges.network import CrossEncoderNet
+from pairrank.judges.ranker import DuoRanker
+from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, train_mono
+from pairrank.models.registry import load_model
+
+TINY = {"layers": 2, "max_pairs": 48, "valid_users": 12, "top": 12, "duo_top": 3, "history_items": 2}
+TINY_TORCH = TINY | {"backend": "torch"}  # reloads to exactly the in-memory (torch) judge
+COLOURS = ["red", "green", "blue", "yellow"]
+THINGS = ["apple", "car", "house", "shirt", "kite", "boat"]
+
+
+@pytest.fixture(scope="module")
+def network() -> CrossEncoderNet:
+    return CrossEncoderNet.from_backbone("all-MiniLM-L6-v2", layers=2)
+
+
+def test_inputs_read_the_latest_items_newest_first_within_their_token_budget(network):
+    texts = ["alpha one", "beta two", "gamma three four five six seven eight nine ten", "delta"]
+    inputs = JudgeInputs(network.tokenizer, texts, item_tokens=3, history_items=2)
+    assert inputs.texts[2] == "gamma three four"
+    assert inputs.history(np.array([-1, 0, 1, 2])) == "gamma three four; beta two"
+    batch = inputs.duo(["delta"], [(0, 1)])
+    assert network.tokenizer.decode(batch["input_ids"][0]) == "[CLS] delta [SEP] alpha one [SEP] beta two [SEP]"
+
+
+def test_blend_moves_from_the_input_order_to_the_judge():
+    judge = np.array([0.0, 1.0, 3.0, 2.0])
+    assert np.argsort(-blend(judge, 0.0)).tolist() == [0, 1, 2, 3]
+    assert np.argsort(-blend(judge, 1.0)).tolist() == [2, 3, 1, 0]
+    alpha, ndcg = choose_alpha([judge], [np.array([False, False, True, False])])
+    assert alpha > 0 and ndcg["blend"] == 1.0 and ndcg["input"] < 1.0
+
+
+def test_duo_wins_ask_both_orders(network):
+    inputs = JudgeInputs(network.tokenizer, ["a kite", "a boat", "a car"], item_tokens=8, history_items=2)
+    wins = DuoJudge(network, inputs).wins("a house", [0, 1, 2])
+    assert wins.sum() == pytest.approx(6.0)  # every ordered pair hands out exactly one win
+
+
+def test_mono_learns_a_pairwise_preference_from_text(network):
+    """The positive shares the history's colour, the negative does not: after BPR fine-tuning the judge ranks
+    held-out pairs (unseen things) the same way."""
+    texts = [f"{colour} {thing}" for colour in COLOURS for thing in THINGS]
+    index = {text: i for i, text in enumerate(texts)}
+    inputs = JudgeInputs(network.tokenizer, texts, item_tokens=8, history_items=1)
+    rng = np.random.default_rng(0)
+
+    def pairs(things: list[str], n: int) -> Pairs:
+        rows = []
+        for _ in range(n):
+            colour, other = rng.choice(COLOURS, 2, replace=False)
+            a, b, c = rng.choice(things, 3)
+            rows.append((f"{colour} {a}", index[f"{colour} {b}"], index[f"{other} {c}"]))
+        histories, positives, negatives = zip(*rows)
+        return Pairs(list(histories), np.array(positives), np.array(negatives))
+
+    train, held_out = pairs(THINGS[:4], 160), pairs(THINGS[4:], 60)
+    judge = MonoJudge(CrossEncoderNet(copy.deepcopy(network.model), network.tokenizer), inputs)
+
+    def accuracy() -> float:
+        wins = [judge.score(h, [p, n]) for h, p, n in zip(held_out.histories, held_out.positives, held_out.negatives)]
+        return float(np.mean([w[0] > w[1] for w in wins]))
+
+    before = accuracy()
+    losses = train_mono(
+        judge.network, inputs, train, TrainingOptions(epochs=4, learning_rate=3e-4, batch_size=16, seed=0)
+    )
+    assert losses[-1] < losses[0]
+    assert accuracy() > max(0.85, before)
+
+
+def test_bad_judge_options_fail_before_data_is_read():
+    with pytest.raises(ConfigError, match="duo_top"):
+        DuoRanker(top=5, duo_top=10)
+    with pytest.raises(ConfigError, match="single model"):
+        DuoRanker(retriever="pipeline")
+
+
+@pytest.fixture(scope="module")
+def duo_run(tmp_path_factory, loo_data):
+    return final_run(tmp_path_factory, loo_data, "duo", TINY_TORCH)
+
+
+def test_duo_model_reranks_the_retrievers_top_and_reloads(duo_run, loo_data):
+    model, run = duo_run
+    assert model.report["pairs"] == TINY["max_pairs"]
+    assert 0.0 <= model.report["mono_alpha"] <= 1.0 and model.reranker.duo is not None
+    users = np.arange(5)
+    recs, _ = model.recommend(users, 20)
+    retriever_recs, _ = model.retriever.recommend(users, TINY["top"])
+    for row in range(len(users)):  # the top M is the retriever's top M, re-ordered; below it, the retriever's order
+        assert set(recs[row, : TINY["top"]]) == set(retriever_recs[row])
+    assert model.history[users][np.arange(len(users))[:, None], recs].nnz == 0
+    again, _ = load_model(run).recommend(users, 20)
+    assert np.array_equal(recs, again)
+
+
+def test_the_onnx_judge_scores_like_the_torch_one(duo_run, loo_data):
+    _, run = duo_run
+    torch_judge, onnx_judge = (load_judge(run, loo_data, backend) for backend in ("torch", "onnx"))
+    history, items = onnx_judge.inputs.history(np.arange(5)), np.arange(10, 40)
+    mono = [judge.mono.score(history, items) for judge in (torch_judge, onnx_judge)]
+    assert np.corrcoef(*mono)[0, 1] > 0.95  # int8 noise against a barely trained judge's narrow spread
+    duo = [judge.duo.wins(history, items[:5]) for judge in (torch_judge, onnx_judge)]
+    assert np.abs(duo[0] - duo[1]).max() < 0.1
+
+
+def test_rerank_command_reorders_only_each_users_top(duo_run, loo_data, ease_run, tmp_path, small_loo_split):
+    _, run = duo_run
+    recs = recommend_for_test(load_model(ease_run), loo_data, k=20)
+    recs.to_csv(tmp_path / "ease.csv", index=False)
+    runner = CliRunner()
+    args = ["rerank", "--judge", run, "--split", small_loo_split, "--recs", tmp_path / "ease.csv", "--top", 8]
+    result = runner.invoke(app, [str(a) for a in [*args, "--out", tmp_path / "duo.csv"]])
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(tmp_path / "duo.csv", dtype={"user_id": str, "item_id": str})
+    before = recs.astype({"user_id": str, "item_id": str})
+    for user, group in out.groupby("user_id"):
+        original = before[before["user_id"] == user].sort_values("rank")["item_id"].tolist()
+        reranked = group.sort_values("rank")["item_id"].tolist()
+        assert set(reranked[:8]) == set(original[:8]) and reranked[8:] == original[8:]
+    assert not out.equals(before)
+    recs.loc[0, "item_id"] = "no-such-item"
+    recs.to_csv(tmp_path / "bad.csv", index=False)
+    bad = runner.invoke(app, [str(a) for a in [*args[:6], tmp_path / "bad.csv", "--out", tmp_path / "x.csv"]])
+    assert bad.exit_code == 2 and "bad.csv" in bad.output and "no-such-item" in bad.output
+    twice = pd.concat([recs.iloc[1:3], recs.iloc[[1]].assign(rank=99)])
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    repeated = runner.invoke(app, [str(a) for a in [*args[:6], tmp_path / "twice.csv", "--out", tmp_path / "y.csv"]])
+    assert repeated.exit_code == 2 and "has item" in repeated.output
