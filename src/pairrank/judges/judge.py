@@ -47,8 +47,9 @@ def blend(judge_scores: np.ndarray, alpha: float) -> np.ndarray:
     return alpha * _standard(np.asarray(judge_scores, dtype=np.float64)) + (1 - alpha) * _standard(prior)
 
 
-def _rows(history: str, seconds: Sequence) -> tuple[list[str], Sequence]:
-    return [history] * len(seconds), seconds
+def _rows(history: str, second_segments: Sequence) -> tuple[list[str], Sequence]:
+    """The same history beside each second segment (a candidate, or a pair of them)."""
+    return [history] * len(second_segments), second_segments
 
 
 def _standard(values: np.ndarray) -> np.ndarray:

@@ -91,8 +91,8 @@ class Pipeline(Recommender):
             self._fit_judge(train, valid)
 
     def _fit_judge(self, train: Dataset, valid: Dataset | None) -> None:
-        """The judges, trained once (as `--model mono|duo` would, with their own retriever) and kept for the
-        final run; the final run only gives them the new texts and histories."""
+        """The judges, trained once on the selection run (as `--model mono|duo` would, with their own
+        retriever) and kept for the final run, where they read the final run's histories."""
         self.item_text = list(train.item_text or [])
         if self.reranker is None:
             if valid is None:
