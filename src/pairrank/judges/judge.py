@@ -24,6 +24,7 @@ from pairrank.judges.network import CrossEncoderNet, OnnxNet
 
 SETTINGS = "judge.json"
 MONO, DUO = "mono", "duo"
+RERANKED = 1e6  # `promote` lifts re-ranked items to this score and above (ranking scores stay far below)
 ONNX_FILE = "judge_int8.onnx"  # beside each judge's weights: the int8 ONNX Runtime export
 BACKENDS = ("onnx", "torch")
 INFERENCE_BATCH = 64
@@ -125,6 +126,13 @@ class CrossEncoderReranker:
                 [top[np.argsort(-blend(wins, self.settings.duo_alpha), kind="stable")], head[len(top) :]]
             )
         return np.concatenate([head, tail])
+
+    def promote(self, scores: np.ndarray, top: np.ndarray, histories: np.ndarray, stage: str) -> None:
+        """Re-rank each row's `top` items (best first, -1 padded) for its history, in place: they take the
+        scores RERANKED + (len .. 1), above every other item, in their new order."""
+        for row, (items, history) in enumerate(zip(top, histories)):
+            reranked = self.rerank(history, items[items >= 0], stage=stage)
+            scores[row, reranked] = RERANKED + np.arange(len(reranked), 0, -1, dtype=np.float32)
 
     def save(self, folder: Path) -> None:
         """Each judge as a Hugging Face folder plus its int8 ONNX export, and the settings."""

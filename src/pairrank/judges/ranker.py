@@ -34,7 +34,6 @@ from pairrank.progress import progress_bar
 
 JUDGE, RETRIEVER, ITEM_TEXT, REPORT = "judge", "retriever", "item_text.parquet", "judge_report.json"
 # A model in memory after fitting scores with torch; loaded from its folder, with `config.backend`.
-RERANKED = 1e6  # re-ranked items score above every other item (retriever scores stay far below)
 
 
 class MonoRanker(Recommender):
@@ -152,7 +151,8 @@ class MonoRanker(Recommender):
         for user, items in zip(users, candidates):
             hits = np.isin(items, truth.indices[truth.indptr[user] : truth.indptr[user + 1]])
             if hits.any():
-                lists[int(user)], _ = items[items >= 0], relevant.append(hits[items >= 0])
+                lists[int(user)] = items[items >= 0]
+                relevant.append(hits[items >= 0])
         chosen = np.random.default_rng(self.config.seed).permutation(len(lists))[: self.config.valid_users]
         keys = list(lists)
         return {keys[i]: lists[keys[i]] for i in chosen}, [relevant[i] for i in chosen]
@@ -170,12 +170,10 @@ class MonoRanker(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
         scores = self.retriever.score(users)
-        top, _ = top_k(masked(scores, self.history[users], None), self.config.top)
+        top, values = top_k(masked(scores, self.history[users], None), self.config.top)
+        top[~np.isfinite(values)] = -1
         retrieved = time.perf_counter()
-        for row, user in enumerate(users):
-            items = top[row][np.isfinite(scores[row, top[row]])]
-            reranked = self.reranker.rerank(self.latest[user], items, stage="duo")
-            scores[row, reranked] = RERANKED + np.arange(len(reranked), 0, -1, dtype=np.float32)
+        self.reranker.promote(scores, top, self.latest[users], stage="duo")
         self.latency = {
             "retrieve": (retrieved - started) / max(len(users), 1),
             "rerank": (time.perf_counter() - retrieved) / max(len(users), 1),

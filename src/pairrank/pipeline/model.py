@@ -30,7 +30,6 @@ from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError, DataError
 from pairrank.judges.config import JudgeConfig
 from pairrank.judges.judge import CrossEncoderReranker
-from pairrank.judges.ranker import RERANKED
 from pairrank.models.base import Recommender, top_k
 from pairrank.models.config import config_from_dict
 from pairrank.models.registry import load_model, model_class
@@ -212,11 +211,9 @@ class Pipeline(Recommender):
     def _judge(self, users: np.ndarray, scores: np.ndarray) -> None:
         """Re-rank each row's fused top M with the judges, in place: they move above every other item."""
         started = time.perf_counter()
-        top, _ = top_k(scores, self.reranker.settings.top)
-        for row, user in enumerate(users):
-            items = top[row][np.isfinite(scores[row, top[row]])]
-            reranked = self.reranker.rerank(self.recent[user], items, stage=self.config.judge)
-            scores[row, reranked] = RERANKED + np.arange(len(reranked), 0, -1, dtype=np.float32)
+        top, values = top_k(scores, self.reranker.settings.top)
+        top[~np.isfinite(values)] = -1
+        self.reranker.promote(scores, top, self.recent[users], stage=self.config.judge)
         self._clock("judge", time.perf_counter() - started)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
