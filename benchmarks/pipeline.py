@@ -101,8 +101,8 @@ def intra_list_similarity(pipeline: Pipeline, recs: pd.DataFrame) -> float:
     return float(np.mean(values))
 
 
-def score(model: Any, data: SplitData) -> tuple[dict[str, float], pd.DataFrame, float]:
-    """Test metrics, per-user metrics and recommend seconds for one fitted model."""
+def score(model: Any, data: SplitData) -> tuple[dict[str, float], pd.DataFrame, float, pd.DataFrame]:
+    """Test metrics, per-user metrics, recommend seconds and the top-K lists of one fitted model."""
     started = time.perf_counter()
     recs = recommend_for_test(model, data, K)
     seconds = time.perf_counter() - started
@@ -115,7 +115,7 @@ def score(model: Any, data: SplitData) -> tuple[dict[str, float], pd.DataFrame, 
         n_catalogue=len(data.items),
         on_seen="reject",
     )
-    return {m: float(v) for m, v in result.means.items()}, result.per_user, seconds
+    return {m: float(v) for m, v in result.means.items()}, result.per_user, seconds, recs
 
 
 def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -128,27 +128,29 @@ def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, 
     train_seconds = time.perf_counter() - started
     rows: dict[str, dict[str, Any]] = {}
     per_user: dict[str, pd.DataFrame] = {}
-    metrics, per_user["pipeline"], seconds = score(pipeline, data)
+    metrics, per_user["pipeline"], seconds, _ = score(pipeline, data)
     latency = {stage: round(1000 * s, 2) for stage, s in pipeline.latency.items()}
     rows["pipeline"] = {**metrics, "train_s": train_seconds, "recommend_s": seconds, "kind": "pipeline"}
-    metrics, per_user["union"], seconds = score(with_options(pipeline, fusion=False), data)
+    metrics, per_user["union"], seconds, _ = score(with_options(pipeline, fusion=False), data)
     rows["union (no fusion)"] = {**metrics, "train_s": None, "recommend_s": seconds, "kind": "ablation"}
     diversity = {}
     for lam in MMR_LAMBDAS:
-        diverse = with_options(pipeline, mmr_lambda=lam, mmr_pool=K)  # the same pool for k = 10 and k = 100
-        metrics, _, _ = score(diverse, data)
-        recs = recommend_for_test(diverse, data, 10)
-        diversity[lam] = {**metrics, "intra_list_similarity@10": intra_list_similarity(pipeline, recs)}
+        diverse = with_options(pipeline, mmr_lambda=lam, mmr_pool=K)
+        metrics, _, _, recs = score(diverse, data)
+        top10 = recs[recs["rank"] <= 10]  # greedy MMR: its first 10 picks are its top 10
+        diversity[lam] = {**metrics, "intra_list_similarity@10": intra_list_similarity(pipeline, top10)}
+    cold = protocol == "cold_items"
     for name, retriever in pipeline.retrievers.items():
-        metrics, per_user[name], seconds = score(retriever, data)
+        if cold and not retriever.supports_cold_items:
+            continue
+        metrics, per_user[name], seconds, _ = score(retriever, data)
         fit = pipeline.report["retriever_fit_seconds"][name]
         rows[name] = {**metrics, "train_s": fit, "recommend_s": seconds, "kind": "single"}
-    cold = protocol == "cold_items"
     for name in OTHERS:
         if name not in model_names() or (cold and not model_class(name).supports_cold_items and name != "mostpop"):
             continue
         model, other = train_model(data, name, final=True)
-        metrics, per_user[name], seconds = score(model, data)
+        metrics, per_user[name], seconds, _ = score(model, data)
         rows[name] = {**metrics, "train_s": other["train_seconds"], "recommend_s": seconds, "kind": "single"}
     singles = [n for n, r in rows.items() if r["kind"] == "single"]
     best = max(singles, key=lambda n: rows[n]["ndcg@10"])

@@ -12,6 +12,7 @@ from pairrank.errors import ConfigError
 from pairrank.experiments.training import train_model
 from pairrank.models.config import replace_options
 from pairrank.models.registry import load_model
+from pairrank.pipeline.features import attribute_vectors
 from pairrank.pipeline.fusion import Fusion
 from pairrank.pipeline.model import Pipeline
 from pairrank.pipeline.postprocess import attribute_mask, mmr
@@ -127,6 +128,27 @@ def test_the_shipped_default_config_is_the_default():
     shipped = tomllib.loads(files("pairrank.pipeline").joinpath("default.toml").read_text())
     assert Pipeline(shipped).config == Pipeline().config
     assert set(shipped) == {f for f in Pipeline().config.__dataclass_fields__}
+
+
+def test_attribute_vectors_weigh_rare_attributes_and_ignore_universal_ones():
+    vectors = attribute_vectors(["Tools|Saws", "tools|Drills", "Tools|saws|Blades", "Tools", ""], 4 + 1)
+    similarity = (vectors @ vectors.T).toarray()
+    assert similarity[0, 2] > 0.5  # "saws" is shared (case-insensitively) and rare
+    assert 0 < similarity[0, 1] < 0.1  # "tools" is on 4 of 5 items: it weighs little
+    assert np.allclose(np.diag(similarity)[:4], 1) and not similarity[4].any()
+    everywhere = attribute_vectors(["Tools|Saws", "Tools"], 2)
+    assert not everywhere[1].toarray().any()  # an attribute every item has weighs nothing
+    assert attribute_vectors(None, 3).shape == (3, 0)
+
+
+def test_pipeline_fusion_reads_genre_overlap(pipeline_run):
+    model, _ = pipeline_run
+    names = model.fusion.feature_names
+    assert {"attribute_max", "attribute_mean"} <= set(names) <= set(model.fusion.importance())
+    users = np.arange(50)
+    _, _, features = model.retrieve(users, model.history[users], None)
+    overlap = features[..., names.index("attribute_max")]
+    assert overlap.max() <= 1 + 1e-5 and (overlap > 0).mean() > 0.5  # most candidates share a genre or tag
 
 
 def test_attribute_mask_allows_and_denies_case_insensitively():

@@ -25,7 +25,7 @@ class PipelineConfig:
     candidates: PositiveInt = 200  # per retriever and user; the union of the retrievers' lists is ranked
     exact_search_limit: PositiveInt = 200_000  # vector retrievers: exact inner product up to this many items, then HNSW
     fusion: bool = True  # LightGBM lambdarank over the candidates' features; False: ranked in union order
-    history_window: PositiveInt = 50  # latest history items the text-similarity features read
+    history_window: PositiveInt = 50  # latest history items the text- and attribute-similarity features read
     negatives: PositiveInt = 100  # per validation user: non-relevant candidates the fusion trains on
     trees: PositiveInt = 500  # upper bound; cross-validation over validation users picks the count
     learning_rate: PositiveFloat = 0.05

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
+from pairrank.data.item_text import ATTRIBUTE_JOIN
 from pairrank.pipeline.retrieve import RetrieverOutput
+
+CONTENT_FEATURES = ["text_max", "text_mean", "text_last", "attribute_max", "attribute_mean", "history_length"]
 
 
 @dataclass
@@ -16,6 +22,7 @@ class ItemStats:
     text_vectors: np.ndarray  # [n_items, d] L2-normalised
     popularity: np.ndarray  # users per item in the fitting data
     recent_popularity: np.ndarray  # users per item among each user's latest interactions
+    attributes: sp.csr_matrix  # [n_items, n_attributes] idf-weighted, rows L2-normalised (`attribute_vectors`)
 
     @property
     def cold(self) -> np.ndarray:
@@ -29,17 +36,32 @@ def feature_names(retrievers: list[str]) -> list[str]:
         "union_rank",
         "popularity",
         "recent_popularity",
-        "text_max",
-        "text_mean",
-        "text_last",
-        "history_length",
+        *CONTENT_FEATURES,
     ]
 
 
 def cold_feature_names(retrievers: list[str], cold_capable: set[str]) -> list[str]:
     """The features that mean the same for an item nobody has interacted with (no CF, no popularity)."""
     keep = [f"{name}_{kind}" for name in retrievers if name in cold_capable for kind in ("score", "rank", "gap")]
-    return [*keep, "text_max", "text_mean", "text_last", "history_length"]
+    return [*keep, *CONTENT_FEATURES]
+
+
+def attribute_vectors(attributes: Sequence[str] | None, n_items: int) -> sp.csr_matrix:
+    """Items' attributes (genres, tags, categories; '|'-joined, case-insensitive) as unit rows weighted by
+    idf = log(n_items / items with the attribute): an attribute every item has weighs nothing. All-zero
+    rows when the catalogue has none."""
+    if not attributes:
+        return sp.csr_matrix((n_items, 0), dtype=np.float32)
+    values = pd.Series(list(attributes), dtype=object).str.lower().str.split(ATTRIBUTE_JOIN).explode()
+    pairs = pd.DataFrame({"item": values.index, "attribute": values.to_numpy()}).dropna().drop_duplicates()
+    pairs = pairs[pairs["attribute"] != ""]
+    codes, names = pd.factorize(pairs["attribute"])
+    rows = pairs["item"].to_numpy()
+    document_frequency = np.bincount(codes, minlength=len(names))
+    weights = np.log(n_items / document_frequency[codes]).astype(np.float32)
+    matrix = sp.csr_matrix((weights, (rows, codes)), shape=(n_items, len(names)), dtype=np.float32)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    return (sp.diags(np.where(norms > 0, 1 / np.maximum(norms, 1e-12), 0).astype(np.float32)) @ matrix).tocsr()
 
 
 def candidate_features(
@@ -65,6 +87,7 @@ def candidate_features(
     columns.append(np.log1p(stats.popularity[safe]))
     columns.append(np.log1p(stats.recent_popularity[safe]))
     columns += _text_similarities(safe, recent, stats.text_vectors)
+    columns += _attribute_similarities(safe, recent, stats.attributes)
     columns.append(np.broadcast_to(np.log1p(history_length.astype(np.float32))[:, None], (b, n)))
     return np.stack([c.astype(np.float32) for c in columns], axis=2)
 
@@ -79,3 +102,17 @@ def _text_similarities(candidates: np.ndarray, recent: np.ndarray, text: np.ndar
     mean = np.where(present[:, None, :], sims, 0.0).sum(axis=2) / count
     last = np.where(present[:, -1:], sims[:, :, -1], 0.0)
     return [best, mean, last]
+
+
+def _attribute_similarities(candidates: np.ndarray, recent: np.ndarray, attributes: sp.csr_matrix) -> list[np.ndarray]:
+    """Max and mean cosine of each candidate's attribute vector to the user's recent items' vectors."""
+    best = np.zeros(candidates.shape, dtype=np.float32)
+    mean = np.zeros(candidates.shape, dtype=np.float32)
+    if attributes.shape[1] == 0:
+        return [best, mean]
+    for row in range(len(candidates)):
+        history = recent[row][recent[row] >= 0]
+        if history.size:
+            sims = (attributes[candidates[row]] @ attributes[history].T).toarray()
+            best[row], mean[row] = sims.max(axis=1), sims.mean(axis=1)
+    return [best, mean]

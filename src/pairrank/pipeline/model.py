@@ -34,7 +34,13 @@ from pairrank.models.base import Recommender, top_k
 from pairrank.models.config import config_from_dict
 from pairrank.models.registry import load_model, model_class
 from pairrank.pipeline.config import PipelineConfig
-from pairrank.pipeline.features import ItemStats, candidate_features, cold_feature_names, feature_names
+from pairrank.pipeline.features import (
+    ItemStats,
+    attribute_vectors,
+    candidate_features,
+    cold_feature_names,
+    feature_names,
+)
 from pairrank.pipeline.fusion import Fusion
 from pairrank.pipeline.postprocess import attribute_mask, mmr
 from pairrank.pipeline.retrieve import Retriever, RetrieverOutput, union
@@ -117,7 +123,10 @@ class Pipeline(Recommender):
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         latest = train.sequences(RECENT_WINDOW, -1)
         recent_popularity = np.bincount(latest[latest >= 0], minlength=train.n_items)
-        self.stats = ItemStats(vectors.astype(np.float32), train.item_popularity.astype(np.float32), recent_popularity)
+        attributes = attribute_vectors(train.item_attributes, train.n_items)
+        self.stats = ItemStats(
+            vectors.astype(np.float32), train.item_popularity.astype(np.float32), recent_popularity, attributes
+        )
         self.recent = train.sequences(self.config.history_window, -1)
 
     def _fit_fusion(self, valid: Dataset) -> None:
@@ -288,7 +297,8 @@ class Pipeline(Recommender):
         }
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.stats = ItemStats(state["text_vectors"], state["popularity"], state["recent_popularity"])
+        attributes = attribute_vectors(self.item_attributes, len(self.items))
+        self.stats = ItemStats(state["text_vectors"], state["popularity"], state["recent_popularity"], attributes)
         self.recent = state["recent"]
 
     def _write(self, directory: Path, files: dict[str, str]) -> None:
