@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import final_run
 from typer.testing import CliRunner
 
@@ -37,8 +38,34 @@ def test_inputs_read_the_latest_items_newest_first_within_their_token_budget(net
     inputs = JudgeInputs(network.tokenizer, texts, item_tokens=3, history_items=2)
     assert inputs.texts[2] == "gamma three four"
     assert inputs.history(np.array([-1, 0, 1, 2])) == "gamma three four; beta two"
-    batch = inputs.duo(["delta"], [(0, 1)])
-    assert network.tokenizer.decode(batch["input_ids"][0]) == "[CLS] delta [SEP] alpha one [SEP] beta two [SEP]"
+    batch = inputs.duo(["delta", "delta", "alpha one"], [(0, 1), (1, 0), (2, 3)])
+    assert batch["owner"].tolist() == [0, 0, 1]  # each distinct history tokenized once
+
+    def text(kind: str, row: int) -> str:
+        return network.tokenizer.decode(batch[f"{kind}_ids"][row][batch[f"{kind}_mask"][row].bool()])
+
+    assert text("history", 0) == "[CLS] delta [SEP]" and text("history", 1) == "[CLS] alpha one [SEP]"
+    assert text("candidate", 0) == "alpha one [SEP] beta two [SEP]"
+    assert text("candidate", 2) == "gamma three four [SEP] delta [SEP]"
+    assert batch["candidate_positions"][0, 0] == 3 and batch["candidate_positions"][2, 0] == 4  # after the history
+
+
+def test_the_history_is_encoded_once_as_plain_bert_would_and_rows_do_not_mix(network):
+    inputs = JudgeInputs(network.tokenizer, THINGS, item_tokens=8, history_items=2)
+    batch = inputs.mono(["red apple", "red apple", "a blue car"], [0, 1, 2])
+    with torch.no_grad():
+        history, _ = network.encode(batch)
+        plain = network.model.base_model(
+            input_ids=batch["history_ids"],
+            attention_mask=batch["history_mask"],
+            token_type_ids=torch.zeros_like(batch["history_ids"]),
+        ).last_hidden_state
+    keep = batch["history_mask"].bool()
+    torch.testing.assert_close(history[keep], plain[keep], atol=1e-4, rtol=1e-4)
+    together = network.predict(batch).numpy()
+    alone = [network.predict(inputs.mono([h], [c])).numpy()[0] for h, c in [("red apple", 1), ("a blue car", 2)]]
+    np.testing.assert_allclose(together[1:], alone, atol=1e-5)
+    assert abs(network.predict(inputs.mono(["green kite"], [1])).numpy()[0] - alone[0]) > 1e-4  # history matters
 
 
 def test_blend_moves_from_the_input_order_to_the_judge():
@@ -52,7 +79,7 @@ def test_blend_moves_from_the_input_order_to_the_judge():
 def test_duo_wins_ask_both_orders(network):
     inputs = JudgeInputs(network.tokenizer, ["a kite", "a boat", "a car"], item_tokens=8, history_items=2)
     wins = DuoJudge(network, inputs).wins("a house", [0, 1, 2])
-    assert wins.sum() == pytest.approx(6.0)  # every ordered pair hands out exactly one win
+    assert wins.sum() == pytest.approx(3.0)  # every pair (asked in both orders) hands out exactly one win
 
 
 def test_mono_learns_a_pairwise_preference_from_text(network):

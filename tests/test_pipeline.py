@@ -14,7 +14,7 @@ from pairrank.models.config import replace_options
 from pairrank.models.registry import load_model
 from pairrank.pipeline.features import attribute_vectors
 from pairrank.pipeline.fusion import Fusion
-from pairrank.pipeline.model import Pipeline
+from pairrank.pipeline.model import Pipeline, _below_warm, _distinct
 from pairrank.pipeline.postprocess import attribute_mask, mmr
 from pairrank.pipeline.retrieve import union
 from pairrank.pipeline.vector_index import VectorIndex, recall_against_exact
@@ -119,6 +119,18 @@ def test_pipeline_ranks_new_items_from_their_text(small_cold_split):
     items, _ = model.recommend(np.arange(len(data.users)), 10, candidates=cold)
     assert np.isin(items[items >= 0], cold).all()
     assert (items >= 0).all()  # retrieval searched among the new items, so every list is full
+    assert len(np.unique(items)) > 5 * items.shape[1]  # lists follow each user's history, not one global order
+
+
+def test_cold_candidates_rank_below_warm_ones_and_ties_follow_the_candidate_order():
+    scores = np.array([[2.0, 5.0, 2.0, 1.0], [0.5, 0.5, 0.5, 0.5]], dtype=np.float32)
+    is_cold = np.array([[False, True, False, True], [True, True, True, True]])
+    shifted = _below_warm(scores, is_cold)
+    assert shifted[0, 1] < 2.0 and shifted[0, 3] < shifted[0, 1]  # cold below warm, in their own order
+    assert np.array_equal(shifted[1], scores[1])  # only cold items: nothing to move below
+    distinct = _distinct(np.array([[1.0, 3.0, 1.0, 1.0 + 1e-3, 3.0]], dtype=np.float32))
+    assert np.argsort(-distinct[0], kind="stable").tolist() == [1, 4, 3, 0, 2]
+    assert len(np.unique(distinct)) == 5
 
 
 def test_the_shipped_default_config_is_the_default():
@@ -178,8 +190,11 @@ def test_pipeline_post_processing_denies_attributes_and_diversifies(pipeline_run
         changed.config = replace_options(model.config, options)
         return changed.recommend(users, 10)[0]
 
-    denied = with_options(deny_attributes=["drama"])
-    assert not any("drama" in model.item_attributes[i].lower().split("|") for i in denied[denied >= 0])
+    changed = copy.copy(model)
+    for genre in ("drama", "comedy"):  # the same model, other lists: its cached item mask follows them
+        changed.config = replace_options(model.config, {"deny_attributes": [genre]})
+        denied = changed.recommend(users, 10)[0]
+        assert not any(genre in model.item_attributes[i].lower().split("|") for i in denied[denied >= 0])
     vectors = model.stats.text_vectors
 
     def mean_similarity(lists: np.ndarray) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import write_small_split
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
@@ -40,6 +41,18 @@ def test_cold_items_are_scored_from_text_alone(fitted, cold_data):
     assert np.isfinite(scores).all() and scores.std() > 0
     top, _ = model.recommend(np.arange(5), 10, candidates=cold)
     assert set(top.ravel()) <= set(cold)
+
+
+def test_auto_user_tower_follows_order_when_the_data_has_timestamps(fitted, tmp_path, small_ratings, small_items):
+    model, _ = fitted
+    assert model.config.user_tower == "gru"  # the MovieLens sample has timestamps
+    orderless = write_small_split(tmp_path / "orderless", small_ratings.drop(columns="timestamp"), small_items, "loo")
+    data = SplitData.from_split(Split.read(orderless))
+    one_epoch = {**SMALL, "epochs": 1}
+    pooled, _ = train_model(data, "twotower", one_epoch)
+    assert pooled.config.user_tower == "pooling" and pooled.net.users.kind == "pooling"
+    pooled.save(tmp_path / "tt")
+    assert load_model(tmp_path / "tt").config.user_tower == "pooling"
 
 
 def test_save_load_gives_identical_scores(fitted, tmp_path):
@@ -95,7 +108,10 @@ def test_user_id_vectors_shift_known_users_only(cold_data, tmp_path):
     "options, message",
     [
         ({"use_text": False, "use_item_id": False}, "needs use_text or use_item_id"),
-        ({"user_tower": "lstm"}, "option 'user_tower': Input should be 'hybrid', 'attention', 'gru' or 'pooling'"),
+        (
+            {"user_tower": "lstm"},
+            "option 'user_tower': Input should be 'auto', 'hybrid', 'attention', 'gru' or 'pooling'",
+        ),
         ({"loss": "listwise"}, "option 'loss': Input should be 'bpr', 'hinge', 'ranknet' or 'softmax'"),
         ({"negatives": "random"}, "option 'negatives': Input should be 'all', 'uniform', 'popularity'"),
         ({"score": "l2"}, "option 'score': Input should be 'dot' or 'cosine'"),

@@ -104,16 +104,30 @@ def export_model(model: str, folder: Path) -> None:
             shutil.move(tmp / name, folder / name)
 
 
-def fuse_and_quantize(raw: Path, fp32: Path, int8: Path, config) -> None:
+def fuse_and_quantize(raw: Path, fp32: Path, int8: Path, config, *, fuse_embeddings: bool = True) -> None:
     """onnxruntime's BERT fusion of an exported graph (`fp32`), then dynamic int8 quantisation (`int8`);
-    `config` is the encoder's Hugging Face config (heads, hidden size)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    `config` is the encoder's Hugging Face config (heads, hidden size). The fused embedding op numbers
+    positions from 0: `fuse_embeddings=False` keeps a graph's own position ids."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    options.enable_embed_layer_norm = fuse_embeddings
     fused = optimize_model(
-        str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        optimization_options=options,
     )
     fused.save_model_to_file(str(fp32))
+    quantize(fp32, int8)
+
+
+def quantize(fp32: Path, int8: Path) -> None:
+    """Dynamic int8 quantisation of an ONNX graph's matrix products (per channel; embeddings stay fp32)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     root, level = logging.getLogger(), logging.getLogger().level
     root.setLevel(logging.ERROR)  # quantize_dynamic logs advice on the root logger
     try:
@@ -122,7 +136,7 @@ def fuse_and_quantize(raw: Path, fp32: Path, int8: Path, config) -> None:
             int8,
             weight_type=QuantType.QInt8,
             per_channel=True,  # per-tensor scales lose too much (mean cosine ~0.97)
-            op_types_to_quantize=["MatMul", "Attention"],  # embeddings stay fp32
+            op_types_to_quantize=["MatMul", "Attention"],
             extra_options={"DefaultTensorType": 1},  # FLOAT, for outputs of fused ops
         )
     finally:

@@ -9,7 +9,6 @@ users when the judge is trained, and saved with it.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from pairrank.errors import ConfigError, DataError
+from pairrank.judges.aggregate import all_pairs
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.network import CrossEncoderNet, OnnxNet
 
@@ -28,6 +28,7 @@ RERANKED = 1e6  # `promote` lifts re-ranked items to this score and above (ranki
 ONNX_FILE = "judge_int8.onnx"  # beside each judge's weights: the int8 ONNX Runtime export
 BACKENDS = ("onnx", "torch")
 INFERENCE_BATCH = 64
+INPUT_FORMAT = "prefix"  # how the saved weights read their inputs: the history encoded once, as a prefix
 
 
 @dataclass
@@ -40,6 +41,7 @@ class JudgeSettings:
     duo_top: int
     mono_alpha: float = 1.0
     duo_alpha: float | None = None  # None: no duo stage
+    input_format: str = INPUT_FORMAT
 
 
 def blend(judge_scores: np.ndarray, alpha: float) -> np.ndarray:
@@ -89,13 +91,7 @@ class DuoJudge:
 
     def wins(self, history: str, items: Sequence[int]) -> np.ndarray:
         """Each item's summed preference over every other item, both orders asked: [len(items)]."""
-        ordered = list(itertools.permutations(range(len(items)), 2))
-        verdicts = self.prefer(history, [(items[i], items[j]) for i, j in ordered])
-        wins = np.zeros(len(items))
-        for (i, j), p in zip(ordered, verdicts):
-            wins[i] += p
-            wins[j] += 1.0 - p
-        return wins
+        return all_pairs(self, history, items, soft=True).scores
 
 
 class CrossEncoderReranker:
@@ -151,7 +147,10 @@ class CrossEncoderReranker:
             raise DataError(f"not a judge folder: no {SETTINGS}", folder)
         if backend not in BACKENDS:
             raise ConfigError(f"unknown judge backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        settings = JudgeSettings(**json.loads((folder / SETTINGS).read_text()))
+        saved = json.loads((folder / SETTINGS).read_text())
+        if saved.get("input_format") != INPUT_FORMAT:  # older judges read one joint sequence
+            raise DataError("this judge reads another input format than this PairRank's: retrain it", folder)
+        settings = JudgeSettings(**saved)
         mono_net = CrossEncoderNet.load(folder / MONO)
         inputs = JudgeInputs(
             mono_net.tokenizer, item_text, item_tokens=settings.item_tokens, history_items=settings.history_items

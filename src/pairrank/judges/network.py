@@ -1,12 +1,14 @@
 """A cross-encoder network: a BERT-class encoder with a one-logit head, loaded from local files only.
 
-The backbone is the packaged all-MiniLM-L6-v2 (or any local Hugging Face
-folder) loaded as a sentence-transformers `CrossEncoder(path, num_labels=1)`:
-the encoder's weights are kept and only the head is new. A trained judge is
-saved as a Hugging Face folder (config.json, model.safetensors, tokenizer
-files) and loads the same way, without executing code. PairRank scores
-with the head over mean-pooled token states (`logits`), so the folder's own
-[CLS]-pooler forward is not the judge.
+The backbone is the packaged all-MiniLM-L6-v2 (or any local BERT-style
+Hugging Face folder) loaded as a sentence-transformers `CrossEncoder(path,
+num_labels=1)`: the encoder's weights are kept and only the head is new. A
+trained judge is saved as a Hugging Face folder (config.json,
+model.safetensors, tokenizer files) and loads the same way, without
+executing code. PairRank runs the encoder's layers itself (`logits`): the
+history segment attends only to itself, so it is encoded once per history
+however many candidates share it, and each candidate segment attends to its
+history and itself; the head reads the mean of the candidate's token states.
 """
 
 from __future__ import annotations
@@ -18,16 +20,22 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from pairrank.encoders.sentence import resolve_model
 from pairrank.errors import ConfigError, DataError
+from pairrank.judges.inputs import BATCH_KEYS, JudgeInputs
 
 
 class CrossEncoderNet:
-    """`logits(batch) -> float tensor [rows]` over tokenized (first, second) text pairs."""
+    """`logits(batch) -> float tensor [rows]` over `JudgeInputs` batches (history and candidate segments)."""
 
     def __init__(self, model, tokenizer):
+        layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+        if not hasattr(model.base_model, "embeddings") or layers is None or not hasattr(layers[0], "attention"):
+            raise ConfigError(f"a judge needs a BERT-style encoder (embeddings, encoder.layer); got {type(model)}")
         self.model, self.tokenizer = model, tokenizer
+        self.heads = model.config.num_attention_heads
 
     @classmethod
     def from_backbone(cls, backbone: str, layers: int | None = None) -> CrossEncoderNet:
@@ -75,11 +83,51 @@ class CrossEncoderNet:
         self.model.config.num_hidden_layers = layers
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The head over the mean of the token states (how all-MiniLM-L6-v2 was trained to pool), not over the
-        [CLS] pooler: a judge learns several times faster from it."""
-        hidden = self.model.base_model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return self.model.classifier((hidden * mask).sum(1) / mask.sum(1))[:, 0]
+        """One logit per candidate row of a `JudgeInputs` batch: the head over its mean candidate token state."""
+        _, candidate = self.encode(batch)
+        mask = batch["candidate_mask"].unsqueeze(-1).to(candidate.dtype)
+        return self.model.classifier((candidate * mask).sum(1) / mask.sum(1))[:, 0]
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last layer's token states of the history rows and of the candidate rows: each history row runs
+        through the layers once; each candidate row attends to its owner's history and to itself."""
+        bert = self.model.base_model
+        history_ids, owner = batch["history_ids"], batch["owner"]
+        history_positions = torch.arange(history_ids.shape[1], device=history_ids.device).expand_as(history_ids)
+        history = bert.embeddings(
+            input_ids=history_ids, token_type_ids=torch.zeros_like(history_ids), position_ids=history_positions
+        )
+        candidate_ids = batch["candidate_ids"]
+        candidate = bert.embeddings(
+            input_ids=candidate_ids,
+            token_type_ids=torch.ones_like(candidate_ids),
+            position_ids=batch["candidate_positions"],
+        )
+        history_keep = batch["history_mask"].bool()
+        candidate_keep = batch["candidate_mask"].bool()
+        both_keep = torch.cat([history_keep[owner], candidate_keep], dim=1)[:, None, None, :]
+        for layer in bert.encoder.layer:
+            projections = (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value)
+            q, k, v = (self._split(project(history)) for project in projections)
+            history_context = F.scaled_dot_product_attention(q, k, v, attn_mask=history_keep[:, None, None, :])
+            cq, ck, cv = (self._split(project(candidate)) for project in projections)
+            keys, values = torch.cat([k[owner], ck], dim=2), torch.cat([v[owner], cv], dim=2)
+            candidate_context = F.scaled_dot_product_attention(cq, keys, values, attn_mask=both_keep)
+            history = self._finish(layer, history, history_context)
+            candidate = self._finish(layer, candidate, candidate_context)
+        return history, candidate
+
+    def _split(self, states: torch.Tensor) -> torch.Tensor:
+        """[b, t, d] -> [b, heads, t, d / heads]."""
+        b, t, d = states.shape
+        return states.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+
+    @staticmethod
+    def _finish(layer, states: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """The rest of a BERT layer after attention: output projection, residual + norm, feed-forward."""
+        b, _, t, _ = context.shape
+        attended = layer.attention.output(context.transpose(1, 2).reshape(b, t, -1), states)
+        return layer.output(layer.intermediate(attended), attended)
 
     @torch.inference_mode()
     def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -91,10 +139,11 @@ class CrossEncoderNet:
         self.tokenizer.save_pretrained(folder)
 
     def export_onnx(self, path: Path) -> None:
-        """Write `logits` as an int8 ONNX model (fused for CPU, dynamically quantised) to `path`."""
+        """Write `logits` as an int8 ONNX model (fused for CPU, dynamically quantised) to `path`. The attention
+        is PairRank's own, so only the layer norms and activations fuse; so do the embeddings not, as the
+        candidate segment's positions continue after its history."""
         from pairrank.encoders.onnx import fuse_and_quantize
 
-        names = list(self.tokenizer.model_input_names)
         network = self
 
         class Scored(torch.nn.Module):
@@ -103,25 +152,27 @@ class CrossEncoderNet:
                 self.model = network.model
 
             def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-                return network.logits(dict(zip(names, inputs)))
+                return network.logits(dict(zip(BATCH_KEYS, inputs)))
 
-        sample = self.tokenizer(["a history"], ["a longer candidate text"], return_tensors="pt")
-        self.model.set_attn_implementation("eager")  # the attention that ONNX export and fusion understand
+        sample_inputs = JudgeInputs(self.tokenizer, ["a candidate", "another"], item_tokens=8, history_items=2)
+        sample = sample_inputs.mono(["a history", "a history"], [0, 1])
+        axes = {"history_ids": ["histories", "history_tokens"], "history_mask": ["histories", "history_tokens"]}
+        axes |= {n: ["rows", "candidate_tokens"] for n in ("candidate_ids", "candidate_mask", "candidate_positions")}
+        axes |= {"owner": ["rows"], "logit": ["rows"]}
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp_dir, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             raw, fp32 = Path(tmp_dir) / "raw.onnx", Path(tmp_dir) / "fp32.onnx"
             torch.onnx.export(
                 Scored().eval(),
-                tuple(sample[n] for n in names),
+                tuple(sample[n] for n in BATCH_KEYS),
                 str(raw),
-                input_names=names,
+                input_names=list(BATCH_KEYS),
                 output_names=["logit"],
-                dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names} | {"logit": {0: "batch"}},
+                dynamic_axes={name: dict(enumerate(names)) for name, names in axes.items()},
                 opset_version=17,
                 dynamo=False,
             )
-            fuse_and_quantize(raw, fp32, path, self.model.config)
-        self.model.set_attn_implementation("sdpa")
+            fuse_and_quantize(raw, fp32, path, self.model.config, fuse_embeddings=False)
 
 
 class OnnxNet:

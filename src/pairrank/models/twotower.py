@@ -27,7 +27,7 @@ from pairrank.encoders.cache import EmbeddingCache
 from pairrank.encoders.factory import EncoderBackend, make_encoder
 from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError
-from pairrank.models.config import BelowOne, Probability, Trial, model_options
+from pairrank.models.config import BelowOne, Probability, Trial, model_options, replace_options
 from pairrank.models.losses import LossName, make_loss
 from pairrank.models.network import NetworkRecommender
 from pairrank.models.towers import ItemTower, UserTower, UserTowerKind
@@ -45,7 +45,9 @@ class TwoTowerConfig:
     use_text: bool = True
     use_item_id: bool = True
     id_dropout: Probability = 0.2  # chance of hiding an item's id embedding during training
-    user_tower: UserTowerKind = "gru"  # gru | hybrid (attention + running mean) | attention | pooling
+    # gru | hybrid (attention + running mean) | attention | pooling; auto: gru when the data has timestamps,
+    # pooling (order-free) when it has none
+    user_tower: Literal["auto", UserTowerKind] = "auto"
     use_user_id: bool = False  # add a learned user-id vector for users seen in training
     dim: PositiveInt = 64
     hidden: PositiveInt = 256
@@ -200,6 +202,9 @@ class TwoTowerRanker(NetworkRecommender):
         self.sequences: np.ndarray | None = None  # each known user's latest items, what scoring reads
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        if self.config.user_tower == "auto":  # the saved config names the tower chosen
+            ordered = train.timestamps is not None
+            self.config = replace_options(self.config, {"user_tower": "gru" if ordered else "pooling"})
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.net = TwoTowerNetwork(cfg, torch.from_numpy(self._text_vectors(train)), train.n_users)

@@ -48,7 +48,6 @@ from pairrank.progress import progress_bar
 
 BATCH = 256  # users per retrieval and feature batch
 RECENT_WINDOW = 5  # an item's recent popularity counts the users who have it among their latest 5
-COLD_OFFSET = 1e6  # cold candidates rank below warm ones
 RETRIEVERS = "retrievers"  # sub-folder of the model folder holding each retriever's own folder
 REPORT = "pipeline.json"
 JUDGE, ITEM_TEXT = "judge", "item_text.parquet"  # the judges' folder, and the item texts they read
@@ -77,6 +76,7 @@ class Pipeline(Recommender):
         self.item_text: list[str] | None = None  # what the judges read
         self._judge_folder: Path | None = None  # where a loaded judge came from (its ONNX nets cannot save)
         self._retrieval: list[Retriever] | None = None
+        self._mask: tuple[tuple, np.ndarray | None] | None = None  # (allow, deny) and the item mask they give
 
     # -- fitting ---------------------------------------------------------
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
@@ -130,8 +130,23 @@ class Pipeline(Recommender):
         self.recent = train.sequences(self.config.history_window, -1)
 
     def _fit_fusion(self, valid: Dataset) -> None:
-        users = valid.active_users()
+        features, labels, sizes, recall = self.validation_rows(valid)
         names = feature_names(self.config.retrievers)
+        self.fusion, warm = Fusion.fit(features, labels, sizes, names, **self.fusion_options())
+        cold_capable = {n for n in self.config.retrievers if model_class(n).supports_cold_items}
+        cold_names = cold_feature_names(self.config.retrievers, cold_capable)
+        columns = [names.index(n) for n in cold_names]
+        self.cold_fusion, cold = Fusion.fit(features[:, columns], labels, sizes, cold_names, **self.fusion_options())
+        self.report |= {
+            f"valid_recall@{self.config.candidates}": {k: round(float(np.mean(v)), 4) for k, v in recall.items()},
+            "fusion": warm | {"feature_gain": _rounded(self.fusion.importance())},
+            "cold_fusion": cold | {"feature_gain": _rounded(self.cold_fusion.importance())},
+        }
+
+    def validation_rows(self, valid: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[float]]]:
+        """What the fusion learns from: every validation user's candidates as feature rows (`feature_names`),
+        their labels (1: a validation item), the rows per user, and each list's recall per user."""
+        users = valid.active_users()
         rows, labels, sizes = [], [], []
         recall = {name: [] for name in [*self.config.retrievers, "union"]}
         truth = valid.matrix
@@ -150,9 +165,11 @@ class Pipeline(Recommender):
                 labels.append(hits[present])
                 sizes += list(present.sum(axis=1))
                 bar.advance(len(batch))
-        features, labels = np.concatenate(rows), np.concatenate(labels).astype(np.int32)
-        sizes = np.asarray(sizes)
-        options = dict(
+        return np.concatenate(rows), np.concatenate(labels).astype(np.int32), np.asarray(sizes), recall
+
+    def fusion_options(self) -> dict[str, Any]:
+        """The LightGBM options of `Fusion.fit`, from the config."""
+        return dict(
             trees=self.config.trees,
             learning_rate=self.config.learning_rate,
             leaves=self.config.leaves,
@@ -160,16 +177,6 @@ class Pipeline(Recommender):
             seed=self.config.seed,
             negatives=self.config.negatives,
         )
-        self.fusion, warm = Fusion.fit(features, labels, sizes, names, **options)
-        cold_capable = {n for n in self.config.retrievers if model_class(n).supports_cold_items}
-        cold_names = cold_feature_names(self.config.retrievers, cold_capable)
-        columns = [names.index(n) for n in cold_names]
-        self.cold_fusion, cold = Fusion.fit(features[:, columns], labels, sizes, cold_names, **options)
-        self.report |= {
-            f"valid_recall@{self.config.candidates}": {k: round(float(np.mean(v)), 4) for k, v in recall.items()},
-            "fusion": warm | {"feature_gain": _rounded(self.fusion.importance())},
-            "cold_fusion": cold | {"feature_gain": _rounded(self.cold_fusion.importance())},
-        }
 
     # -- ranking ---------------------------------------------------------
     def _retrievers(self) -> list[Retriever]:
@@ -206,9 +213,9 @@ class Pipeline(Recommender):
             flat = features.reshape(-1, features.shape[2])
             warm = self.fusion.predict(flat)
             columns = [self.fusion.feature_names.index(n) for n in self.cold_fusion.feature_names]
-            cold = self.cold_fusion.predict(flat[:, columns]) - COLD_OFFSET
-            is_cold = self.stats.cold[np.maximum(candidates, 0)].reshape(-1)
-            scores = np.where(is_cold, cold, warm).reshape(candidates.shape)
+            cold = self.cold_fusion.predict(flat[:, columns])
+            is_cold = self.stats.cold[np.maximum(candidates, 0)]
+            scores = _distinct(_below_warm(np.where(is_cold.reshape(-1), cold, warm).reshape(is_cold.shape), is_cold))
         self._clock("fusion", time.perf_counter() - started)
         out = np.full((len(users), len(self.items)), -np.inf, dtype=np.float32)
         present = candidates >= 0
@@ -269,10 +276,14 @@ class Pipeline(Recommender):
         return result
 
     def _attribute_mask(self) -> np.ndarray | None:
-        try:
-            return attribute_mask(self.item_attributes, self.config.allow_attributes, self.config.deny_attributes)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
+        """The items the allow/deny lists keep, built once per pair of lists."""
+        lists = (tuple(self.config.allow_attributes), tuple(self.config.deny_attributes))
+        if self._mask is None or self._mask[0] != lists:
+            try:
+                self._mask = lists, attribute_mask(self.item_attributes, *lists)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+        return self._mask[1]
 
     def user_history(self, user: int) -> np.ndarray:
         """The latest items (up to `history_window`) the text features read, oldest first."""
@@ -341,6 +352,25 @@ def _hits(candidates: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     for row in range(len(candidates)):
         hits[row] = np.isin(candidates[row], relevant.indices[relevant.indptr[row] : relevant.indptr[row + 1]])
     return hits & (candidates >= 0)
+
+
+def _below_warm(scores: np.ndarray, is_cold: np.ndarray) -> np.ndarray:
+    """Each row's cold candidates shifted below its warm ones, keeping the scores' scale (a large constant
+    offset would round float32 scores to a coarse grid)."""
+    lowest_warm = np.where(is_cold, np.inf, scores).min(axis=1)
+    highest_cold = np.where(is_cold, scores, -np.inf).max(axis=1)
+    shift = np.maximum(highest_cold - lowest_warm + 1.0, 0.0)  # 0 in a row without warm or without cold items
+    return scores - is_cold * shift[:, None]
+
+
+def _distinct(scores: np.ndarray) -> np.ndarray:
+    """[b, n] candidate scores (union order) with ties broken by that order, the order the fusion's training
+    saw tied rows in; unequal scores keep their order (each row moves by less than its smallest gap)."""
+    values = scores.astype(np.float64)
+    gaps = np.diff(np.sort(values, axis=1), axis=1)
+    smallest = np.where(gaps > 0, gaps, np.inf).min(axis=1, initial=np.inf)
+    step = np.where(np.isfinite(smallest), smallest, 1.0) / (values.shape[1] + 1)
+    return (values - step[:, None] * np.arange(values.shape[1])).astype(np.float32)
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:

@@ -56,6 +56,8 @@ class Retriever:
     def __init__(self, name: str, model: Recommender, exact_limit: int):
         self.name = name
         self.model = model
+        # a model that cannot score new items retrieves only among the items it was fitted on
+        self.known = None if model.supports_cold_items else np.asarray(model.history.sum(axis=0)).ravel() > 0
         self.item_vectors: np.ndarray | None = None
         self.index: VectorIndex | None = None
         if isinstance(model, VectorModel):
@@ -66,6 +68,8 @@ class Retriever:
         self, users: np.ndarray, n: int, blocked: sp.csr_matrix, allowed: np.ndarray | None
     ) -> RetrieverOutput:
         """Top-n items per user, never an item in `blocked` rows nor outside `allowed` (if given)."""
+        if self.known is not None:
+            allowed = self.known if allowed is None else allowed & self.known
         if self.index is None:
             full = self.model.score(users)
             items, scores = top_k(masked(full, blocked, allowed), n)

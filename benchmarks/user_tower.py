@@ -1,0 +1,87 @@
+"""TwoTower's user tower on histories without order: the causal GRU against the order-free running mean.
+
+    .venv/bin/python benchmarks/user_tower.py [--datasets ml-latest-small,amazon-scientific] [--protocol loo]
+
+On the order-less, title-only variant of each development dataset (PROTOCOL.md's seeded random order per
+user, `benchmarks/pipeline.py --variant orderless`), TwoTower with `user_tower = "gru"` and `"pooling"`
+(early-stopped on valid, refit on train+valid) and EASE for reference, scored on test with a paired test
+of pooling against gru. It decides what `user_tower = "auto"` picks when the data has no timestamps.
+Writes benchmarks/results/user_tower.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from dev_datasets import DATASETS, load
+from machine import describe
+from pipeline import score, variant_of
+
+from pairrank.data.split_data import SplitData
+from pairrank.data.split_io import Split, make_split
+from pairrank.eval.stats import paired_test
+from pairrank.experiments.training import train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {
+    "twotower gru": ("twotower", {"user_tower": "gru"}),
+    "twotower pooling": ("twotower", {"user_tower": "pooling"}),
+}
+
+
+def run(dataset: str, protocol: str) -> list[str]:
+    work = ROOT / "runs" / f"bench-pipeline-{dataset}-orderless"  # the pipeline benchmark's split, shared
+    split_dir = work / f"split-{protocol}"
+    if not (split_dir / "split.json").exists():
+        make_split(variant_of(load(dataset), "orderless"), protocol, split_dir)
+    data = SplitData.from_split(Split.read(split_dir))
+    lines = [
+        f"## {dataset}, orderless, {protocol}",
+        "",
+        "| model | ndcg@10 | recall@10 | train s |",
+        "|---|---|---|---|",
+    ]
+    per_user = {}
+    for label, (name, options) in {**MODELS, "ease": ("ease", {})}.items():
+        model, info = train_model(data, name, options, final=True)
+        metrics, per_user[label], _, _ = score(model, data)
+        lines.append(
+            f"| {label} | {metrics['ndcg@10']:.4f} | {metrics['recall@10']:.4f} | {info['train_seconds']:.0f} |"
+        )
+        print(f"{dataset} {label}: ndcg@10 {metrics['ndcg@10']:.4f}", flush=True)
+    test = paired_test(per_user["twotower pooling"], per_user["twotower gru"], "ndcg@10")
+    lines += [
+        "",
+        f"Pooling - gru: NDCG@10 {test.mean_difference:+.4f}, 95% CI [{test.ci_low:+.4f}, {test.ci_high:+.4f}], "
+        f"p (randomisation) {test.p_randomisation:.3g}, {test.n_users} users.",
+        "",
+    ]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--protocol", default="loo")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "user_tower.md")
+    args = parser.parse_args()
+    command = f".venv/bin/python benchmarks/user_tower.py --datasets {args.datasets} --protocol {args.protocol}"
+    header = [
+        "# TwoTower user tower on order-less histories",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+        "Test scores, full ranking, train+valid items excluded; each model refit on train+valid.",
+        "",
+    ]
+    body: list[str] = []
+    for dataset in args.datasets.split(","):
+        body += run(dataset, args.protocol)
+        args.out.write_text("\n".join(header + body))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
