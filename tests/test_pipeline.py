@@ -143,7 +143,7 @@ def test_the_shipped_default_config_is_the_default():
 
 
 def test_attribute_vectors_weigh_rare_attributes_and_ignore_universal_ones():
-    vectors = attribute_vectors(["Tools|Saws", "tools|Drills", "Tools|saws|Blades", "Tools", ""], 4 + 1)
+    vectors = attribute_vectors(["Tools|Saws", "tools|Drills", "Tools|saws|Blades", "Tools", ""], 5)
     similarity = (vectors @ vectors.T).toarray()
     assert similarity[0, 2] > 0.5  # "saws" is shared (case-insensitively) and rare
     assert 0 < similarity[0, 1] < 0.1  # "tools" is on 4 of 5 items: it weighs little
