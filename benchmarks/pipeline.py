@@ -69,7 +69,7 @@ def candidate_recall(model: Pipeline, data: SplitData) -> dict[str, float]:
     found: dict[str, list[float]] = {}
     for start in range(0, len(users), 256):
         batch = users[start : start + 256]
-        candidates, outputs, _ = model.retrieve(batch, model.history[batch], allowed)
+        candidates, outputs = model.retrieve(batch, model.history[batch], allowed)
         relevant = truth[batch]
         n_relevant = np.diff(relevant.indptr)
         lists = {**{name: output.items for name, output in outputs.items()}, "union": candidates}
@@ -175,6 +175,20 @@ def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, 
     }
 
 
+def cold_fusion_line(report: dict[str, Any]) -> str:
+    """What the fusion of new items learned from, and how well (`Pipeline.withheld_rows`)."""
+    cold = report["cold_fusion"]
+    key = next((k for k in report if k.startswith("withheld_recall@")), None)
+    withheld = ", ".join(f"{name} {value:.3f}" for name, value in report[key].items()) if key else ""
+    return (
+        f"Cold fusion (new items; learned on {cold.get('learned_on', 'warm validation items')}): {cold['trees']} "
+        f"trees, cross-validated NDCG@10 {cold['cv_ndcg@10']} on {cold['groups']} users"
+        + (f"; candidate {key.removeprefix('withheld_')} among the withheld items: {withheld}" if key else "")
+        + "; largest gains: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in list(cold["feature_gain"].items())[:6])
+    )
+
+
 def markdown(dataset: str, variant: str, command: str, results: list[dict[str, Any]]) -> str:
     lines = [
         f"# Pipeline on {dataset} ({variant})",
@@ -225,6 +239,8 @@ def markdown(dataset: str, variant: str, command: str, results: list[dict[str, A
             f"{r['report']['fusion']['cv_ndcg@10']} (among each user's relevant items and 100 sampled others) on "
             f"{r['report']['fusion']['groups']} validation users; largest gains: "
             + ", ".join(f"{k} {v:.2f}" for k, v in list(r["report"]["fusion"]["feature_gain"].items())[:6]),
+            "",
+            cold_fusion_line(r["report"]),
         ]
     return "\n".join(lines) + "\n"
 
@@ -241,7 +257,9 @@ def main() -> None:
     work = ROOT / "runs" / f"bench-pipeline-{name}"
     out = args.out or ROOT / "benchmarks" / "results" / f"pipeline-{name}.md"
     command = f".venv/bin/python benchmarks/pipeline.py --dataset {args.dataset} --variant {args.variant} " + (
-        f"--protocols {args.protocols}" + (f" --config {args.config}" if args.config else "")
+        f"--protocols {args.protocols}"
+        + (f" --config {args.config}" if args.config else "")
+        + (f" --out {args.out}" if args.out else "")
     )
     raw = variant_of(load(args.dataset), args.variant)
     options = read_config(args.config)

@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "user_tower.md")
     args = parser.parse_args()
     command = f".venv/bin/python benchmarks/user_tower.py --datasets {args.datasets} --protocol {args.protocol}"
+    if args.out != parser.get_default("out"):
+        command += f" --out {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
     header = [
         "# TwoTower user tower on order-less histories",
         "",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -126,6 +126,16 @@ class Dataset:
         owners = np.repeat(np.arange(self.n_users), per_user)
         keep = (out != pad).sum(axis=1) >= 2
         return out[keep], owners[keep]
+
+    def subset(self, keep: np.ndarray) -> Dataset:
+        """The interactions where `keep` (bool, one per row) holds; the same id maps and item data."""
+        return replace(
+            self,
+            user_index=self.user_index[keep],
+            item_index=self.item_index[keep],
+            timestamps=None if self.timestamps is None else self.timestamps[keep],
+            ratings=None if self.ratings is None else self.ratings[keep],
+        )
 
     def active_users(self) -> np.ndarray:
         """Indices of users with at least one interaction."""

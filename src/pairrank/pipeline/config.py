@@ -12,7 +12,7 @@ from pydantic import PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
 from pairrank.judges.config import JudgeConfig
-from pairrank.models.config import Probability, Trial, config_from_dict, model_options
+from pairrank.models.config import BelowOne, Probability, Trial, config_from_dict, model_options
 from pairrank.models.registry import model_class
 
 DEFAULT_RETRIEVERS = ["twotower", "ease", "itemknn", "textknn"]
@@ -27,6 +27,7 @@ class PipelineConfig:
     fusion: bool = True  # LightGBM lambdarank over the candidates' features; False: ranked in union order
     history_window: PositiveInt = 50  # latest history items the text- and attribute-similarity features read
     negatives: PositiveInt = 100  # per validation user: non-relevant candidates the fusion trains on
+    withheld_items: BelowOne = 0.1  # share of items withheld to teach the cold fusion new items; 0: warm ones
     trees: PositiveInt = 500  # upper bound; cross-validation over validation users picks the count
     learning_rate: PositiveFloat = 0.05
     leaves: PositiveInt = 7

@@ -5,7 +5,8 @@ the validation items of the users (labels the retrievers never saw). The
 final run (`refit`) refits the retrievers on train+valid and keeps the
 fusion. Items nobody interacted with (cold items) are ranked by a second
 fusion that reads only the features such an item has (its text and the
-text-capable retrievers), below every warm candidate. Optionally the
+text-capable retrievers), below every warm candidate; it learns from items
+withheld from training (`withheld_rows`), as a new item is. Optionally the
 cross-encoder judges (`judge`) re-rank the fused top, and post-processing
 keeps to allowed attributes and trades relevance for variety (MMR).
 """
@@ -91,7 +92,7 @@ class Pipeline(Recommender):
         self._retrieval = None
         self._describe(train)
         if self.config.fusion and valid is not None:
-            self._fit_fusion(valid)
+            self._fit_fusion(train, valid)
         if self.config.judge != "none":
             self._fit_judge(train, valid)
 
@@ -129,23 +130,58 @@ class Pipeline(Recommender):
         )
         self.recent = train.sequences(self.config.history_window, -1)
 
-    def _fit_fusion(self, valid: Dataset) -> None:
+    def _fit_fusion(self, train: Dataset, valid: Dataset) -> None:
         features, labels, sizes, recall = self.validation_rows(valid)
         names = feature_names(self.config.retrievers)
         self.fusion, warm = Fusion.fit(features, labels, sizes, names, **self.fusion_options())
-        cold_capable = {n for n in self.config.retrievers if model_class(n).supports_cold_items}
-        cold_names = cold_feature_names(self.config.retrievers, cold_capable)
-        columns = [names.index(n) for n in cold_names]
-        self.cold_fusion, cold = Fusion.fit(features[:, columns], labels, sizes, cold_names, **self.fusion_options())
         self.report |= {
             f"valid_recall@{self.config.candidates}": {k: round(float(np.mean(v)), 4) for k, v in recall.items()},
             "fusion": warm | {"feature_gain": _rounded(self.fusion.importance())},
-            "cold_fusion": cold | {"feature_gain": _rounded(self.cold_fusion.importance())},
+        }
+        cold_names = cold_feature_names(self.config.retrievers, set(self._cold_capable()))
+        learned_on = "warm validation items"
+        if self.config.withheld_items > 0 and self._cold_capable():
+            features, labels, sizes, recall = self.withheld_rows(train, valid)
+            names = feature_names(self._cold_capable())
+            learned_on = f"{self.config.withheld_items:.0%} of the items, withheld"
+            self.report[f"withheld_recall@{self.config.candidates}"] = {
+                k: round(float(np.mean(v)), 4) for k, v in recall.items()
+            }
+        columns = [names.index(n) for n in cold_names]
+        self.cold_fusion, cold = Fusion.fit(features[:, columns], labels, sizes, cold_names, **self.fusion_options())
+        self.report["cold_fusion"] = cold | {
+            "learned_on": learned_on,
+            "feature_gain": _rounded(self.cold_fusion.importance()),
         }
 
-    def validation_rows(self, valid: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[float]]]:
-        """What the fusion learns from: every validation user's candidates as feature rows (`feature_names`),
-        their labels (1: a validation item), the rows per user, and each list's recall per user."""
+    def _cold_capable(self) -> list[str]:
+        return [n for n in self.config.retrievers if model_class(n).supports_cold_items]
+
+    def withheld_rows(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[float]]]:
+        """What the cold fusion learns from: the `cold_items` protocol in miniature. A share of the items
+        (`withheld_items`) leaves train and valid, the cold-capable retrievers refit without them, and each
+        user's train interactions with them are the labels, ranked among the withheld items only. Returns
+        `validation_rows` of that run (columns: `feature_names` of the cold-capable retrievers)."""
+        catalogue = np.flatnonzero(train.item_popularity > 0)
+        chosen = np.random.default_rng(self.config.seed).choice(
+            catalogue, max(1, int(len(catalogue) * self.config.withheld_items)), replace=False
+        )
+        withheld = np.zeros(train.n_items, dtype=bool)
+        withheld[chosen] = True
+        cold = self._cold_capable()
+        probe = Pipeline(self.config, retrievers=cold, retriever_options={}, fusion=False, judge="none")
+        probe.retriever_configs = {name: self.retriever_configs[name] for name in cold}
+        probe.fit(train.subset(~withheld[train.item_index]), valid.subset(~withheld[valid.item_index]))
+        return probe.validation_rows(train.subset(withheld[train.item_index]), allowed=withheld)
+
+    def validation_rows(
+        self, valid: Dataset, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[float]]]:
+        """What the fusion learns from: every validation user's candidates (only `allowed` items, if given)
+        as feature rows (`feature_names`), their labels (1: a validation item), the rows per user, and each
+        list's recall per user."""
         users = valid.active_users()
         rows, labels, sizes = [], [], []
         recall = {name: [] for name in [*self.config.retrievers, "union"]}
@@ -153,7 +189,8 @@ class Pipeline(Recommender):
         with progress_bar("pipeline: candidates for validation users", len(users)) as bar:
             for start in range(0, len(users), BATCH):
                 batch = users[start : start + BATCH]
-                candidates, outputs, features = self.retrieve(batch, self.history[batch], None)
+                candidates, outputs = self.retrieve(batch, self.history[batch], allowed)
+                features = self.features(batch, candidates, outputs)
                 relevant = truth[batch]
                 hits = _hits(candidates, relevant)
                 n_relevant = np.diff(relevant.indptr)
@@ -187,36 +224,39 @@ class Pipeline(Recommender):
 
     def retrieve(
         self, users: np.ndarray, blocked: sp.csr_matrix, allowed: np.ndarray | None
-    ) -> tuple[np.ndarray, dict[str, RetrieverOutput], np.ndarray | None]:
-        """Candidates [b, m] for user indices (none in their `blocked` rows, only `allowed` items if given),
-        each retriever's output, and the candidates' features [b, m, f] (None without fusion)."""
+    ) -> tuple[np.ndarray, dict[str, RetrieverOutput]]:
+        """Candidates [b, m] for user indices (none in their `blocked` rows, only `allowed` items if given)
+        and each retriever's output."""
         started = time.perf_counter()
         outputs = {r.name: r.retrieve(users, self.config.candidates, blocked, allowed) for r in self._retrievers()}
         candidates = union([o.items for o in outputs.values()])
-        retrieved = time.perf_counter()
-        features = None
-        if self.config.fusion:
-            vectors = {r.name: r.item_vectors for r in self._retrievers()}
-            length = np.diff(self.history.indptr)[users] if len(users) else np.zeros(0)
-            features = candidate_features(candidates, outputs, vectors, self.stats, self.recent[users], length)
-        self._clock("retrieve", retrieved - started)
-        self._clock("features", time.perf_counter() - retrieved)
-        return candidates, outputs, features
+        self._clock("retrieve", time.perf_counter() - started)
+        return candidates, outputs
+
+    def features(self, users: np.ndarray, candidates: np.ndarray, outputs: dict[str, RetrieverOutput]) -> np.ndarray:
+        """The candidates' features [b, m, f] (`feature_names`)."""
+        started = time.perf_counter()
+        vectors = {r.name: r.item_vectors for r in self._retrievers()}
+        length = np.diff(self.history.indptr)[users] if len(users) else np.zeros(0)
+        features = candidate_features(candidates, outputs, vectors, self.stats, self.recent[users], length)
+        self._clock("features", time.perf_counter() - started)
+        return features
 
     def _ranked(self, users: np.ndarray, blocked: sp.csr_matrix, allowed: np.ndarray | None) -> np.ndarray:
         """Scores [b, n_items]: the fused score of each candidate, -inf for every other item."""
-        candidates, _, features = self.retrieve(users, blocked, allowed)
-        started = time.perf_counter()
-        if features is None:
+        candidates, outputs = self.retrieve(users, blocked, allowed)
+        if not self.config.fusion:
             scores = np.broadcast_to(-np.arange(candidates.shape[1], dtype=np.float32), candidates.shape)
         else:
-            flat = features.reshape(-1, features.shape[2])
+            flat = self.features(users, candidates, outputs)
+            started = time.perf_counter()
+            flat = flat.reshape(-1, flat.shape[2])
             warm = self.fusion.predict(flat)
             columns = [self.fusion.feature_names.index(n) for n in self.cold_fusion.feature_names]
             cold = self.cold_fusion.predict(flat[:, columns])
             is_cold = self.stats.cold[np.maximum(candidates, 0)]
             scores = _distinct(_below_warm(np.where(is_cold.reshape(-1), cold, warm).reshape(is_cold.shape), is_cold))
-        self._clock("fusion", time.perf_counter() - started)
+            self._clock("fusion", time.perf_counter() - started)
         out = np.full((len(users), len(self.items)), -np.inf, dtype=np.float32)
         present = candidates >= 0
         out[np.nonzero(present)[0], candidates[present]] = scores[present]
