@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,7 @@ def train_mono(network: CrossEncoderNet, inputs: JudgeInputs, pairs: Pairs, opti
         logits = network.logits(inputs.mono(histories, items))
         return softplus(logits[len(rows) :] - logits[: len(rows)]).mean()
 
-    return _fit(network, loss, len(pairs), options, "mono")
+    return fit_pairs(network.model, loss, len(pairs), options, "mono")
 
 
 def train_duo(mono: CrossEncoderNet, inputs: JudgeInputs, pairs: Pairs, options: TrainingOptions) -> CrossEncoderNet:
@@ -69,18 +70,26 @@ def train_duo(mono: CrossEncoderNet, inputs: JudgeInputs, pairs: Pairs, options:
         targets = torch.cat([torch.ones(len(rows)), torch.zeros(len(rows))])
         return binary_cross_entropy_with_logits(network.logits(inputs.duo(histories, ordered)), targets)
 
-    _fit(network, loss, len(pairs), options, "duo")
+    fit_pairs(network.model, loss, len(pairs), options, "duo")
     return network
 
 
-def _fit(network: CrossEncoderNet, loss_of, n_pairs: int, options: TrainingOptions, label: str) -> list[float]:
+def fit_pairs(
+    model: torch.nn.Module,
+    loss_of: Callable[[np.ndarray], torch.Tensor],
+    n_pairs: int,
+    options: TrainingOptions,
+    label: str,
+) -> list[float]:
+    """AdamW with linear warm-up and decay over `model`'s trainable parameters, minimising `loss_of(rows)` over
+    shuffled batches of pair rows; returns the mean loss of each epoch."""
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    model = network.model
+    trainable = [p for p in model.parameters() if p.requires_grad]
     steps_per_epoch = -(-n_pairs // options.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate)
+    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate)
     total = steps_per_epoch * options.epochs
     schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP * total), total)
     losses = []
@@ -92,7 +101,7 @@ def _fit(network: CrossEncoderNet, loss_of, n_pairs: int, options: TrainingOptio
                 value = loss_of(order[step * options.batch_size : (step + 1) * options.batch_size])
                 optimizer.zero_grad()
                 value.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 schedule.step()
                 summed += float(value.detach())

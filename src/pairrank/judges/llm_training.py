@@ -1,0 +1,73 @@
+"""Pair-wise LoRA fine-tuning of the LLM judge, and its adapters as safetensors.
+
+A model this small, zero-shot, mostly votes for a position. Fine-tuning adds
+LoRA adapters (`peft`) to the attention projections and trains them on
+(history, positive next item, hard negative) pairs asked in both orders: the
+answer must be " A" when the positive is A and " B" when it is B (a logistic,
+RankNet-style loss over the two answer logits), so position bias is trained
+away as well. Only the adapters are saved: `adapter_model.safetensors` and
+`adapter_config.json`, which load without running code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.functional import cross_entropy
+
+from pairrank.errors import DataError
+from pairrank.judges.causal_lm import CausalLM
+from pairrank.judges.llm_judge import LLMJudge
+from pairrank.judges.training import Pairs, TrainingOptions, fit_pairs
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+@dataclass
+class LoraOptions:
+    rank: int = 8
+    alpha: int = 16
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+
+def add_adapters(lm: CausalLM, options: LoraOptions) -> None:
+    """Wrap the model with fresh LoRA adapters; only they train."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=options.rank, lora_alpha=options.alpha, target_modules=list(options.target_modules), lora_dropout=0.0
+    )
+    lm.model = get_peft_model(lm.model, config)
+
+
+def train_llm_judge(judge: LLMJudge, pairs: Pairs, options: TrainingOptions) -> list[float]:
+    """Fine-tune the judge's adapters on both orders of every pair; returns the mean loss of each epoch."""
+
+    def loss(rows: np.ndarray) -> torch.Tensor:
+        histories, positives, negatives = (
+            [pairs.histories[r] for r in rows],
+            pairs.positives[rows],
+            pairs.negatives[rows],
+        )
+        prompts = [judge.prompt(h, p, n) for h, p, n in zip(histories, positives, negatives)]
+        prompts += [judge.prompt(h, n, p) for h, p, n in zip(histories, positives, negatives)]
+        targets = torch.cat([torch.zeros(len(rows), dtype=torch.long), torch.ones(len(rows), dtype=torch.long)])
+        return cross_entropy(judge.lm.option_logits(prompts, judge.option_ids), targets)
+
+    return fit_pairs(judge.lm.model, loss, len(pairs), options, "llm")
+
+
+def save_adapters(lm: CausalLM, folder: Path) -> None:
+    lm.model.save_pretrained(folder, safe_serialization=True)
+
+
+def load_adapters(lm: CausalLM, folder: Path) -> None:
+    """Put saved adapters on a freshly loaded base model."""
+    from peft import PeftModel
+
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        raise DataError("no LoRA adapters (adapter_model.safetensors) in the judge folder", folder)
+    lm.model = PeftModel.from_pretrained(lm.model, folder).eval()
