@@ -3,6 +3,9 @@
 - `ml-latest-small`: the bundled MovieLens sample (title, genres and tags as item text).
 - `amazon-scientific`: read from `../shared/datasets` (research use only: never copied into the
   project), with `seq_index` as the timestamp and the catalogue's `text` column as the item text.
+
+Variant `orderless` (PROTOCOL.md's order-less, title-only variant): no timestamps (each user's history
+gets the protocol's seeded random order) and the item's title as its only text.
 """
 
 from __future__ import annotations
@@ -13,20 +16,29 @@ import pandas as pd
 
 from pairrank.data.importers import load_dataset
 from pairrank.data.interactions import ColumnMap
-from pairrank.data.schema import RawDataset
+from pairrank.data.schema import ITEM, TIMESTAMP, RawDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 AMAZON = ROOT.parent / "shared" / "datasets" / "amazon-scientific"
 DATASETS = ("ml-latest-small", "amazon-scientific")
+VARIANTS = ("full", "orderless")
 
 
-def load(name: str) -> RawDataset:
-    """One development dataset as a `RawDataset`."""
+def load(name: str, variant: str = "full") -> RawDataset:
+    """One development dataset as a `RawDataset`, whole or as its order-less, title-only variant."""
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if name == "ml-latest-small":
-        return load_dataset(ROOT / "datasets" / "ml-latest-small", "movielens")
-    if name == "amazon-scientific":
+        raw = load_dataset(ROOT / "datasets" / "ml-latest-small", "movielens")
+        interactions, items, source = raw.interactions, raw.items, raw.source
+    elif name == "amazon-scientific":
         columns = ColumnMap.parse("user_id=user_id,item_id=item_id,timestamp=seq_index")
-        raw = load_dataset(AMAZON / "interactions.csv", "csv", columns=columns)
-        items = pd.read_csv(AMAZON / "items.csv", dtype=str, keep_default_na=False)[["item_id", "text"]]
-        return RawDataset(raw.interactions, items=items, source=str(AMAZON))
-    raise SystemExit(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        interactions = load_dataset(AMAZON / "interactions.csv", "csv", columns=columns).interactions
+        items = pd.read_csv(AMAZON / "items.csv", dtype=str, keep_default_na=False)
+        items, source = items[[ITEM, "title" if variant == "orderless" else "text"]], str(AMAZON)
+    else:
+        raise SystemExit(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if variant == "orderless":
+        interactions = interactions.drop(columns=[TIMESTAMP], errors="ignore")
+        items = items[[ITEM, "title"]]
+    return RawDataset(interactions, items=items, source=source)

@@ -13,12 +13,11 @@ benchmarks/results/fusion_features.md.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 from dev_datasets import DATASETS
-from machine import describe
+from results_text import header
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
@@ -82,19 +81,16 @@ def main() -> None:
         f".venv/bin/python benchmarks/fusion_features.py --datasets {args.datasets} --protocol {args.protocol} "
         f"--seeds {args.seeds}"
     )
-    header = [
-        "# Fusion feature groups, cross-validated on validation users",
-        "",
-        f"Command: `{command}`  ",
-        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+    top = header(
+        "Fusion feature groups, cross-validated on validation users",
+        command,
         "Default pipeline; retrievers fit on train; the fusion's 5-fold cross-validated NDCG@10 over validation "
         "users (each user's relevant candidates and 100 sampled others), early-stopped, one run per seed.",
-        "",
-    ]
+    ) + [""]
     body: list[str] = []
     for dataset in args.datasets.split(","):
         body += run(dataset, args.protocol, range(args.seeds))
-        args.out.write_text("\n".join(header + body))
+        args.out.write_text("\n".join(top + body))
     print(f"wrote {args.out}")
 
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dev_datasets import DATASETS, load
-from machine import describe
+from results_text import header, paired_text
 
-from pairrank.data.schema import ITEM, TIMESTAMP, USER, RawDataset
+from pairrank.data.schema import ITEM, USER, RawDataset
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
 from pairrank.eval.evaluator import evaluate
@@ -45,15 +45,6 @@ OTHERS = ["mostpop", "bprmf", "implicit-als", "implicit-bpr", "lightfm"]  # sing
 METRICS = ("ndcg@10", "recall@10", "map@10", "ndcg@20", "recall@20", "coverage@10")
 K = 100
 MMR_LAMBDAS = (1.0, 0.9, 0.7, 0.5)
-
-
-def variant_of(raw: RawDataset, variant: str) -> RawDataset:
-    """`orderless`: no timestamps, and the title as the only item text."""
-    if variant == "full":
-        return raw
-    interactions = raw.interactions.drop(columns=[TIMESTAMP], errors="ignore")
-    items = raw.items[[ITEM, "title"]]
-    return RawDataset(interactions, items=items, source=raw.source)
 
 
 def candidate_recall(model: Pipeline, data: SplitData) -> dict[str, float]:
@@ -175,6 +166,21 @@ def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, 
     }
 
 
+def fusion_line(report: dict[str, Any]) -> str:
+    """What the fusion learned from, and how well (`Pipeline.held_out_rows`)."""
+    fusion = report["fusion"]
+    key = next((k for k in report if k.startswith(("label_recall@", "valid_recall@"))), None)
+    recall = ", ".join(f"{name} {value:.3f}" for name, value in report[key].items()) if key else ""
+    return (
+        f"Fusion (learned on {fusion.get('learned_on', 'validation items')}): {fusion['trees']} trees, "
+        f"cross-validated NDCG@10 {fusion['cv_ndcg@10']} (among each user's relevant items and 100 sampled others) "
+        f"on {fusion['groups']} users"
+        + (f"; candidate recall@{key.split('@')[1]} of those labels: {recall}" if key else "")
+        + "; largest gains: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in list(fusion["feature_gain"].items())[:6])
+    )
+
+
 def cold_fusion_line(report: dict[str, Any]) -> str:
     """What the fusion of new items learned from, and how well (`Pipeline.withheld_rows`)."""
     cold = report["cold_fusion"]
@@ -190,14 +196,12 @@ def cold_fusion_line(report: dict[str, Any]) -> str:
 
 
 def markdown(dataset: str, variant: str, command: str, results: list[dict[str, Any]]) -> str:
-    lines = [
-        f"# Pipeline on {dataset} ({variant})",
-        "",
-        f"Command: `{command}`  ",
-        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+    lines = header(
+        f"Pipeline on {dataset} ({variant})",
+        command,
         "Test scores, full ranking (candidates only on cold_items), train+valid items excluded; every model "
         "refit on train+valid. The retriever rows are the pipeline's own refit retrievers.",
-    ]
+    )
     for r in results:
         n = r["candidates"]
         lines += [
@@ -212,12 +216,10 @@ def markdown(dataset: str, variant: str, command: str, results: list[dict[str, A
             label = f"**{name}**" if name == "pipeline" else name
             cells = " | ".join(f"{row[m]:.4f}" for m in METRICS)
             lines.append(f"| {label} | {cells} | {train} | {row['recommend_s']:.1f} |")
-        p = r["paired"]
         lines += [
             "",
             f"Pipeline / best single model ({r['best_single']}): **{r['ratio']:.3f}x** NDCG@10; paired difference "
-            f"{p['mean_difference']:+.4f}, 95% CI [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], "
-            f"p (randomisation) {p['p_randomisation']:.3g}, {p['n_users']} users.",
+            f"{paired_text(r['paired'])}.",
             "",
             f"Candidate recall@{n} per retriever on test (the union is the ceiling of the fusion): "
             + ", ".join(f"{k} {v:.3f}" for k, v in r["recall"].items()),
@@ -235,10 +237,7 @@ def markdown(dataset: str, variant: str, command: str, results: list[dict[str, A
                 for lam, d in r.get("diversity", {}).items()
             ),
             "",
-            f"Fusion: {r['report']['fusion']['trees']} trees, cross-validated NDCG@10 "
-            f"{r['report']['fusion']['cv_ndcg@10']} (among each user's relevant items and 100 sampled others) on "
-            f"{r['report']['fusion']['groups']} validation users; largest gains: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in list(r["report"]["fusion"]["feature_gain"].items())[:6]),
+            fusion_line(r["report"]),
             "",
             cold_fusion_line(r["report"]),
         ]
@@ -261,7 +260,7 @@ def main() -> None:
         + (f" --config {args.config}" if args.config else "")
         + (f" --out {args.out}" if args.out else "")
     )
-    raw = variant_of(load(args.dataset), args.variant)
+    raw = load(args.dataset, args.variant)
     options = read_config(args.config)
     results = []
     for protocol in args.protocols.split(","):

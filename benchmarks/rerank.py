@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dev_datasets import DATASETS, load
-from machine import describe
+from results_text import header
 
 from pairrank.data.schema import USER
 from pairrank.data.split_data import SplitData
@@ -105,13 +105,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) -> str:
     report = results["judge"]
-    lines = [
-        f"# Cross-encoder re-ranking on {args.dataset} ({args.protocol})",
-        "",
-        f"Command: `{command}`  ",
-        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+    lines = header(
+        f"Cross-encoder re-ranking on {args.dataset} ({args.protocol})",
+        command,
         "Test scores, full ranking, train+valid items excluded; input models refit on train+valid. The judges "
         "(one `duo` run) learn on train; their blend weights are chosen on validation users.",
+    ) + [
         "",
         f"Judge ({results['backend']} backend): {report['pairs']} training pairs; mono {report['mono_seconds']} s, "
         f"duo {report['duo_seconds']} s "

@@ -13,12 +13,11 @@ benchmarks/results/twotower_negatives.md.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from dev_datasets import DATASETS, load
-from machine import describe
 from pipeline import score
+from results_text import header, paired_text
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
@@ -52,8 +51,7 @@ def run(dataset: str, protocol: str) -> list[str]:
     test = paired_test(per_user["popularity"], per_user["uniform"], "ndcg@10")
     lines += [
         "",
-        f"Popularity - uniform: NDCG@10 {test.mean_difference:+.4f}, 95% CI [{test.ci_low:+.4f}, "
-        f"{test.ci_high:+.4f}], p (randomisation) {test.p_randomisation:.3g}, {test.n_users} users.",
+        f"Popularity - uniform: NDCG@10 {paired_text(test)}.",
         "",
     ]
     return lines
@@ -68,20 +66,17 @@ def main() -> None:
     command = (
         f".venv/bin/python benchmarks/twotower_negatives.py --datasets {args.datasets} --protocols {args.protocols}"
     )
-    header = [
-        "# TwoTower negatives: uniform against popularity",
-        "",
-        f"Command: `{command}`  ",
-        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+    top = header(
+        "TwoTower negatives: uniform against popularity",
+        command,
         "Test scores, full ranking (candidates only on cold_items), train+valid items excluded; each model "
         "early-stopped on valid and refit on train+valid with that epoch count.",
-        "",
-    ]
-    body: list[str] = []
+    )
+    body: list[str] = [""]
     for dataset in args.datasets.split(","):
         for protocol in args.protocols.split(","):
             body += run(dataset, protocol)
-            args.out.write_text("\n".join(header + body))
+            args.out.write_text("\n".join(top + body))
     print(f"wrote {args.out}")
 
 

@@ -12,12 +12,11 @@ Writes benchmarks/results/user_tower.md.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from dev_datasets import DATASETS, load
-from machine import describe
-from pipeline import score, variant_of
+from pipeline import score
+from results_text import header, paired_text
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
@@ -35,7 +34,7 @@ def run(dataset: str, protocol: str) -> list[str]:
     work = ROOT / "runs" / f"bench-pipeline-{dataset}-orderless"  # the pipeline benchmark's split, shared
     split_dir = work / f"split-{protocol}"
     if not (split_dir / "split.json").exists():
-        make_split(variant_of(load(dataset), "orderless"), protocol, split_dir)
+        make_split(load(dataset, "orderless"), protocol, split_dir)
     data = SplitData.from_split(Split.read(split_dir))
     lines = [
         f"## {dataset}, orderless, {protocol}",
@@ -54,8 +53,7 @@ def run(dataset: str, protocol: str) -> list[str]:
     test = paired_test(per_user["twotower pooling"], per_user["twotower gru"], "ndcg@10")
     lines += [
         "",
-        f"Pooling - gru: NDCG@10 {test.mean_difference:+.4f}, 95% CI [{test.ci_low:+.4f}, {test.ci_high:+.4f}], "
-        f"p (randomisation) {test.p_randomisation:.3g}, {test.n_users} users.",
+        f"Pooling - gru: NDCG@10 {paired_text(test)}.",
         "",
     ]
     return lines
@@ -70,18 +68,15 @@ def main() -> None:
     command = f".venv/bin/python benchmarks/user_tower.py --datasets {args.datasets} --protocol {args.protocol}"
     if args.out != parser.get_default("out"):
         command += f" --out {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
-    header = [
-        "# TwoTower user tower on order-less histories",
-        "",
-        f"Command: `{command}`  ",
-        f"Machine: {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+    top = header(
+        "TwoTower user tower on order-less histories",
+        command,
         "Test scores, full ranking, train+valid items excluded; each model refit on train+valid.",
-        "",
-    ]
-    body: list[str] = []
+    )
+    body: list[str] = [""]
     for dataset in args.datasets.split(","):
         body += run(dataset, args.protocol)
-        args.out.write_text("\n".join(header + body))
+        args.out.write_text("\n".join(top + body))
     print(f"wrote {args.out}")
 
 

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from conftest import final_run
+from typer.testing import CliRunner
 
+from pairrank.cli import app
 from pairrank.errors import ConfigError, DataError
+from pairrank.experiments.recommending import recommend_for_test
 from pairrank.judges.aggregate import all_pairs
-from pairrank.judges.causal_lm import CausalLM, default_model_path
-from pairrank.judges.llm_judge import ANSWER_PREFIX, LLMJudge, PromptSettings
+from pairrank.judges.causal_lm import CausalLM, default_model_path, dequantised_folder
+from pairrank.judges.distill import load_teacher, teacher_targets
+from pairrank.judges.llm_judge import LLMJudge
+from pairrank.judges.llm_prompts import ANSWER_PREFIX, PromptSettings
+from pairrank.judges.llm_ranker import LLMRanker
 from pairrank.judges.llm_training import LoraOptions, add_adapters, load_adapters, save_adapters, train_llm_judge
 from pairrank.judges.training import Pairs, TrainingOptions
+from pairrank.models.registry import load_model
+from pairrank.pipeline.model import Pipeline
 
 TITLES = [
     "Toy Story (1995)",
@@ -37,6 +50,14 @@ def judge(lm):
 def test_the_default_model_is_the_packaged_gguf_file():
     path = default_model_path()
     assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+
+
+def test_a_gguf_file_is_de_quantised_once_and_then_read_from_the_cache(lm, judge):
+    kept = dequantised_folder(default_model_path())
+    assert (kept / "model.safetensors").is_file() and lm.source is None
+    again = LLMJudge(CausalLM.load(), TITLES)
+    history = judge.history_text([0, 1, 2])
+    assert np.allclose(again.prefer(history, [(3, 4), (4, 3)]), judge.prefer(history, [(3, 4), (4, 3)]), atol=1e-5)
 
 
 def test_loading_refuses_what_is_not_a_model(tmp_path):
@@ -80,7 +101,9 @@ def test_all_pairs_with_the_llm_asks_both_orders_of_each_pair(judge):
     assert ranking.calls == 6 and sorted(ranking.order.tolist()) == [0, 1, 2]
 
 
-def test_any_local_hugging_face_folder_loads(lm, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_folder(lm, tmp_path_factory) -> Path:
+    """A randomly initialised one-layer Llama with SmolLM2's tokenizer, saved as a Hugging Face folder."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
@@ -92,11 +115,115 @@ def test_any_local_hugging_face_folder_loads(lm, tmp_path):
         num_attention_heads=2,
         num_key_value_heads=1,
     )
-    LlamaForCausalLM(config).save_pretrained(tmp_path)
-    lm.tokenizer.save_pretrained(tmp_path)
-    tiny = LLMJudge(CausalLM.load(tmp_path), TITLES)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_any_local_hugging_face_folder_loads(tiny_folder):
+    tiny = LLMJudge(CausalLM.load(tiny_folder), TITLES)
     verdicts = tiny.prefer(tiny.history_text([0, 1]), [(3, 4), (4, 3)])
     assert verdicts.shape == (2,) and ((verdicts > 0) & (verdicts < 1)).all()
+
+
+@pytest.fixture(scope="module")
+def llm_run(tiny_folder, loo_data, tmp_path_factory):
+    """An llm-judge run (the tiny model, LoRA on 8 pairs, all pairs of EASE's top 6), refit on train+valid."""
+    options = {"model": str(tiny_folder), "top": 6, "max_pairs": 8, "batch_size": 4, "aggregation": "allpairs"}
+    return final_run(tmp_path_factory, loo_data, "llm-judge", options)
+
+
+def test_llm_judge_model_trains_reloads_and_reranks_anyones_list(
+    llm_run, loo_data, ease_run, small_loo_split, tmp_path
+):
+    model, run = llm_run
+    assert model.report["pairs"] == 8 and (run / "judge" / "adapter_model.safetensors").is_file()
+    users = np.arange(8)
+    calls = model.reranker.calls
+    items, _ = model.recommend(users, 10)
+    retrieved, _ = model.retriever.recommend(users, 10)
+    for judged, plain in zip(items, retrieved):
+        assert set(judged[:6]) == set(plain[:6]) and (judged[6:] == plain[6:]).all()
+    assert model.reranker.calls - calls == len(users) * 30  # all pairs of the top 6, both orders
+    again, _ = load_model(run).recommend(users, 10)
+    assert np.array_equal(items, again)
+
+    recs = recommend_for_test(load_model(ease_run), loo_data, k=10)
+    recs.to_csv(tmp_path / "ease.csv", index=False)
+    args = ["rerank", "--judge", run, "--split", small_loo_split, "--recs", tmp_path / "ease.csv"]
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--out", tmp_path / "llm.csv"]])
+    assert result.exit_code == 0, result.output
+    assert "30 judge calls" in result.output  # all pairs of the top 6, both orders
+    out = pd.read_csv(tmp_path / "llm.csv", dtype={"user_id": str, "item_id": str})
+    before = recs.astype({"user_id": str, "item_id": str})
+    for user, group in list(out.groupby("user_id"))[:20]:
+        original = before[before["user_id"] == user].sort_values("rank")["item_id"].tolist()
+        reranked = group.sort_values("rank")["item_id"].tolist()
+        assert set(reranked[:6]) == set(original[:6]) and reranked[6:] == original[6:]
+
+
+def test_mono_learns_from_the_llm_judges_verdicts(llm_run, loo_data, small_loo_split, tmp_path):
+    model, run = llm_run
+    config = tmp_path / "mono.json"
+    config.write_text(json.dumps({"layers": 1, "max_pairs": 6, "valid_users": 4, "top": 10, "duo_top": 3}))
+    args = ["train", "--split", small_loo_split, "--model", "mono", "--config", config, "--out", tmp_path / "mono"]
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--teacher", run]])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "mono" / "judge_report.json").read_text())
+    assert report["teacher"] == str(run) and report["pairs"] == 6
+    teacher = load_teacher(run, loo_data.item_titles)
+    pairs = Pairs(["h"] * 2, np.array([3, 5]), np.array([4, 6]), [np.array([0, 1]), np.array([2])])
+    targets = teacher_targets(teacher, pairs)
+    expected = teacher.judge.prefer(teacher.judge.history_text([0, 1]), [(3, 4), (4, 3)])
+    assert targets[0] == pytest.approx((expected[0] + 1 - expected[1]) / 2, abs=1e-6)
+    assert ((targets > 0) & (targets < 1)).all()
+    bad = CliRunner().invoke(app, [str(a) for a in [*args, "--teacher", tmp_path / "nowhere"]])
+    assert bad.exit_code == 2 and "no such run folder" in bad.output
+
+
+def test_the_pipeline_re_ranks_its_top_with_the_llm_judge_and_reloads(tiny_folder, loo_data, tmp_path):
+    judge = {"model": str(tiny_folder), "top": 4, "max_pairs": 4, "batch_size": 2, "aggregation": "allpairs"}
+    model = Pipeline({"retrievers": ["ease"], "fusion": False, "judge": "llm-judge", "judge_options": judge})
+    model.fit(loo_data.train(), loo_data.valid())
+    users = np.arange(5)
+    items, _ = model.recommend(users, 8)
+    assert model.reranker.calls == len(users) * 12 and "judge" in model.latency
+    model.save(tmp_path / "pipeline")
+    assert np.array_equal(load_model(tmp_path / "pipeline").recommend(users, 8)[0], items)
+
+
+def test_list_wise_judge_ranks_a_list_in_one_prompt(tiny_folder, loo_data, tmp_path_factory):
+    options = {"model": str(tiny_folder), "mode": "listwise", "top": 5, "max_pairs": 4, "batch_size": 2}
+    model, run = final_run(tmp_path_factory, loo_data, "llm-judge", options)
+    assert model.report["pairs"] == 4 and model.reranker.mode == "listwise"
+    users = np.arange(6)
+    items, _ = model.recommend(users, 8)
+    retrieved, _ = model.retriever.recommend(users, 8)
+    for judged, plain in zip(items, retrieved):
+        assert set(judged[:5]) == set(plain[:5]) and (judged[5:] == plain[5:]).all()
+    assert model.reranker.calls == len(users)  # one prompt per user
+    again, _ = load_model(run).recommend(users, 8)
+    assert np.array_equal(items, again)
+
+
+def test_list_wise_scores_are_the_letters_log_probabilities(judge):
+    history = judge.history_text([0, 1, 2])
+    prompt = judge.list_prompt(history, [3, 4, 5])
+    assert "A: Beauty and the Beast" in prompt and "C: The Texas Chainsaw" in prompt and "D:" not in prompt
+    scores = judge.list_scores(history, [3, 4, 5])
+    assert scores.shape == (3,) and np.isclose(np.exp(scores).sum(), 1.0, atol=1e-5)
+    with pytest.raises(ConfigError, match="at most 20"):
+        judge.list_prompt(history, list(range(7)) * 3)
+
+
+def test_llm_judge_options_are_checked_before_any_model_loads():
+    with pytest.raises(ConfigError, match="exactly the fields"):
+        LLMRanker({"template": "{history} and {a}"})
+    with pytest.raises(ConfigError, match="aggregation"):
+        LLMRanker({"aggregation": "borda"})
+    with pytest.raises(ConfigError, match="at most 20"):
+        LLMRanker({"mode": "listwise", "top": 30})
 
 
 def test_lora_fine_tuning_moves_verdicts_toward_the_positives_and_adapters_reload(judge, tmp_path):

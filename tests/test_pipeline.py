@@ -93,8 +93,23 @@ def test_final_pipeline_keeps_the_fusion_learned_on_validation_and_refits_retrie
     everything = loo_data.train_and_valid().matrix
     for retriever in model.retrievers.values():
         assert (retriever.history != everything).nnz == 0  # refit on train+valid
-    recall = model.report["valid_recall@200"]
+    recall = model.report["label_recall@200"]
     assert recall["union"] >= max(recall[name] for name in FAST["retrievers"])
+
+
+def test_held_out_labels_come_from_retrievers_that_never_saw_them(loo_data):
+    train, valid = loo_data.train(), loo_data.valid()
+    held = train.latest_rows(2)
+    per_user = np.bincount(train.user_index, minlength=train.n_users)
+    assert (np.bincount(train.user_index[held], minlength=train.n_users) == np.minimum(2, per_user // 2)).all()
+    latest = train.sequences(1, -1)[:, 0]
+    held_pairs = set(zip(train.user_index[held], train.item_index[held]))
+    assert all((user, latest[user]) in held_pairs for user in np.flatnonzero(per_user >= 2))
+    features, labels, sizes, _ = Pipeline({**FAST, "held_out_items": 2}).held_out_rows(train, valid)
+    # held-out items are candidates, so no retriever had them in its history (seen items are never retrieved)
+    assert labels.sum() > len(valid.active_users())
+    union_rank = features[:, feature_names(FAST["retrievers"]).index("union_rank")]
+    assert len(labels) == sizes.sum() and union_rank.min() >= 0
 
 
 def test_pipeline_recommends_unseen_items_and_reloads_to_the_same_lists(loo_data, pipeline_run):

@@ -129,6 +129,10 @@ def train(
             "--resume", help="Continue from the checkpoints a killed run left in OUT/checkpoints (fresh if none)."
         ),
     ] = False,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="mono/duo: an llm-judge run whose verdicts label the training pairs (distillation)."),
+    ] = None,
 ) -> None:
     """Train one model on a split (runs data-parallel under torchrun)."""
     from pairrank.data.split_data import SplitData
@@ -137,7 +141,8 @@ def train(
     from pairrank.experiments.training import model_config, train_run
 
     with user_errors():
-        checked = model_config(model, read_config(config))  # before any data is read
+        options = read_config(config) | ({"teacher": str(teacher)} if teacher else {})
+        checked = model_config(model, options)  # before any data is read
         data = SplitData.from_split(Split.read(split))
         info, wrote = train_run(data, model, checked, out, final=final, resume=resume)
     if wrote:
@@ -346,13 +351,17 @@ class JudgeBackend(str, Enum):
 
 @app.command()
 def rerank(
-    judge: Annotated[Path, typer.Option(help="Run directory of a trained 'mono' or 'duo' model.")],
+    judge: Annotated[Path, typer.Option(help="Run directory of a trained 'mono', 'duo' or 'llm-judge' model.")],
     split: Annotated[Path, typer.Option(help="Split directory: its train+valid histories and item texts.")],
     recs: Annotated[Path, typer.Option(help="Recommendations file to re-rank (user_id,item_id,rank[,score]).")],
     out: Annotated[Path, typer.Option(help="Write the re-ranked recommendations here (.csv or .parquet).")],
-    top: Annotated[int, typer.Option(min=1, help="Re-rank each user's top M; the rest keep their order.")] = 50,
+    top: Annotated[
+        int | None,
+        typer.Option(min=1, help="Re-rank each user's top M (default: the judge's, 50 mono/duo, 20 llm-judge)."),
+    ] = None,
     stage: Annotated[
-        JudgeStage, typer.Option("--model", help="'mono' alone, or 'duo' over mono's top m (a duo run).")
+        JudgeStage,
+        typer.Option("--model", help="'mono' alone, or 'duo' over mono's top m (a duo run); an llm-judge has one."),
     ] = JudgeStage.duo,
     backend: Annotated[
         JudgeBackend, typer.Option(help="'onnx': ONNX Runtime int8 (faster on CPU); 'torch': the weights as trained.")
@@ -363,19 +372,21 @@ def rerank(
     from pairrank.data.split_io import Split
     from pairrank.eval.recs import read_recommendations
     from pairrank.experiments.reranking import load_judge, rerank_frame
+    from pairrank.judges.judge import CrossEncoderReranker
 
     with user_errors():
         data = SplitData.from_split(Split.read(split))
         trained = load_judge(judge, data, backend.value)
-        if stage is JudgeStage.duo and trained.duo is None:
+        if stage is JudgeStage.duo and isinstance(trained, CrossEncoderReranker) and trained.duo is None:
             raise ConfigError(f"{judge} holds no duo judge: train it with --model duo, or rerank with --model mono")
         reranked, timing = rerank_frame(
             trained, data, read_recommendations(recs), top=top, stage=stage.value, path=recs
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         reranked.to_parquet(out, index=False) if out.suffix == ".parquet" else reranked.to_csv(out, index=False)
+    calls = f", {timing['calls_per_user']:.0f} judge calls" if "calls_per_user" in timing else ""
     console.print(
-        f"re-ranked {reranked['user_id'].nunique()} users ({timing['seconds_per_user'] * 1000:.0f} ms each); "
+        f"re-ranked {reranked['user_id'].nunique()} users ({timing['seconds_per_user'] * 1000:.0f} ms{calls} each); "
         f"wrote {out}"
     )
 

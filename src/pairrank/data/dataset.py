@@ -137,6 +137,30 @@ class Dataset:
             ratings=None if self.ratings is None else self.ratings[keep],
         )
 
+    def latest_rows(self, count: int) -> np.ndarray:
+        """Bool per row: each user's latest `count` rows, at most half of the user's rows."""
+        order, from_end = self._newest_first()
+        per_user = np.bincount(self.user_index, minlength=self.n_users)
+        latest = np.zeros(len(self), dtype=bool)
+        latest[order] = from_end < np.minimum(count, per_user[self.user_index[order]] // 2)
+        return latest
+
+    def joined(self, other: Dataset) -> Dataset:
+        """This dataset's interactions followed by `other`'s (the same id maps and item data)."""
+        if other.users is not self.users or other.items is not self.items:
+            raise ValueError("joined datasets must share their id maps")
+
+        def both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None or b is None else np.concatenate([a, b])
+
+        return replace(
+            self,
+            user_index=np.concatenate([self.user_index, other.user_index]),
+            item_index=np.concatenate([self.item_index, other.item_index]),
+            timestamps=both(self.timestamps, other.timestamps),
+            ratings=both(self.ratings, other.ratings),
+        )
+
     def active_users(self) -> np.ndarray:
         """Indices of users with at least one interaction."""
         return np.flatnonzero(np.diff(self.matrix.indptr) > 0)

@@ -23,8 +23,13 @@ class TextEncoder(Protocol):
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray: ...
 
 
+def cache_root() -> Path:
+    """PairRank's cache folder: $PAIRRANK_CACHE, else ~/.cache/pairrank."""
+    return Path(os.environ.get("PAIRRANK_CACHE", Path.home() / ".cache" / "pairrank"))
+
+
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("PAIRRANK_CACHE", Path.home() / ".cache" / "pairrank")) / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def _digest(text: str) -> bytes:

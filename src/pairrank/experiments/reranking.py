@@ -13,24 +13,34 @@ from pairrank.data.split_data import SplitData
 from pairrank.errors import DataError
 from pairrank.eval.recs import RANK, SCORE
 from pairrank.judges.judge import DUO, CrossEncoderReranker
+from pairrank.judges.llm_reranker import LLMReranker, is_llm_judge
 from pairrank.judges.ranker import JUDGE
 from pairrank.progress import progress_bar
 
 
-def load_judge(run: Path, data: SplitData, backend: str = "onnx") -> CrossEncoderReranker:
-    """The judge of a `mono`/`duo` run folder (or a judge folder itself), reading the split's item texts,
-    run by ONNX Runtime (int8) or torch."""
+def load_judge(run: Path, data: SplitData, backend: str = "onnx") -> CrossEncoderReranker | LLMReranker:
+    """The judge of a `mono`/`duo`/`llm-judge` run folder (or a judge folder itself), reading the split's item
+    texts (titles for the LLM judge); a cross-encoder runs on ONNX Runtime (int8) or torch (`backend`)."""
     folder = run / JUDGE if (run / JUDGE).is_dir() else run
+    if is_llm_judge(folder):
+        return LLMReranker.load(folder, data.item_titles if any(data.item_titles) else data.item_text)
     return CrossEncoderReranker.load(folder, data.item_text, backend)
 
 
 def rerank_frame(
-    judge: CrossEncoderReranker, data: SplitData, recs: pd.DataFrame, *, top: int, stage: str = DUO, path: Path
+    judge: CrossEncoderReranker | LLMReranker,
+    data: SplitData,
+    recs: pd.DataFrame,
+    *,
+    top: int | None,
+    stage: str = DUO,
+    path: Path,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """`recs` (PROTOCOL.md frame) with each user's top `top` re-ordered by the judge; rows below keep their order.
+    """`recs` (PROTOCOL.md frame) with each user's top `top` (None: the judge's own) re-ordered by the judge; rows
+    below keep their order.
 
-    Returns the new frame (rank renumbered; score = new rank's negative) and seconds per user. Users or items
-    the split does not know are a `DataError` naming the file.
+    Returns the new frame (rank renumbered; score = new rank's negative) and seconds per user (and the LLM
+    judge's prompts per user). Users or items the split does not know are a `DataError` naming the file.
     """
     seen = data.train_and_valid()
     latest = seen.sequences(judge.settings.history_items, -1)
@@ -48,7 +58,9 @@ def rerank_frame(
     bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
     order = np.empty(len(recs), dtype=np.int64)
     started = time.perf_counter()
-    with progress_bar(f"rerank: top {top} with {stage}", len(bounds) - 1) as bar:
+    llm = isinstance(judge, LLMReranker)
+    calls_before = judge.calls if llm else 0
+    with progress_bar(f"rerank with {'llm-judge' if llm else stage}", len(bounds) - 1) as bar:
         for start, end in zip(bounds[:-1], bounds[1:]):
             reranked = judge.rerank(latest[users[start]], items[start:end], stage=stage, top=top)
             position = {item: i for i, item in enumerate(items[start:end])}
@@ -58,4 +70,7 @@ def rerank_frame(
     out = recs.iloc[order][[USER, ITEM]].reset_index(drop=True)
     out[RANK] = np.concatenate([np.arange(1, end - start + 1) for start, end in zip(bounds[:-1], bounds[1:])])
     out[SCORE] = -out[RANK].astype(np.float32)
-    return out, {"seconds_per_user": seconds}
+    timing = {"seconds_per_user": seconds}
+    if llm:
+        timing["calls_per_user"] = (judge.calls - calls_before) / max(len(bounds) - 1, 1)
+    return out, timing

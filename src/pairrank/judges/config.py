@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import PositiveFloat, PositiveInt
@@ -30,6 +31,7 @@ class JudgeConfig:
     batch_size: PositiveInt = 16  # pairs per step
     valid_users: PositiveInt = 300  # validation users (seeded) that choose the blend with the retriever's order
     seed: int = 42
+    teacher: str | None = None  # an llm-judge run folder: mono learns its verdicts on the pairs (distillation)
     backend: Literal["onnx", "torch"] = "onnx"  # a loaded judge runs on ONNX Runtime (int8) or torch
 
     @staticmethod
@@ -41,8 +43,10 @@ class JudgeConfig:
         }
 
     def __post_init__(self) -> None:
-        if self.retriever in ("mono", "duo", "pipeline"):
+        if self.retriever in ("mono", "duo", "llm-judge", "pipeline"):
             raise ConfigError(f"a judge's retriever must be a single model, not {self.retriever!r}")
+        if self.teacher is not None and not Path(self.teacher).is_dir():
+            raise ConfigError(f"teacher {self.teacher}: no such run folder")
         if self.duo_top > self.top:
             raise ConfigError(f"duo_top ({self.duo_top}) cannot exceed top ({self.top})")
         config_from_dict(model_class(self.retriever).Config, self.retriever_options, owner=f"judge/{self.retriever}")

@@ -10,7 +10,7 @@ users when the judge is trained, and saved with it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +48,16 @@ def blend(judge_scores: np.ndarray, alpha: float) -> np.ndarray:
     """Scores mixing a judge's (standardised) scores with the input order's prior -log2(rank + 2)."""
     prior = -np.log2(np.arange(len(judge_scores)) + 2.0)
     return alpha * _standard(np.asarray(judge_scores, dtype=np.float64)) + (1 - alpha) * _standard(prior)
+
+
+def promote(
+    rerank: Callable[[np.ndarray, np.ndarray], np.ndarray], scores: np.ndarray, top: np.ndarray, histories: np.ndarray
+) -> None:
+    """Re-rank each row's `top` items (best first, -1 padded) for its history with `rerank(history, items)`, in
+    place: they take the scores RERANKED + (len .. 1), above every other item, in their new order."""
+    for row, (items, history) in enumerate(zip(top, histories)):
+        reranked = rerank(history, items[items >= 0])
+        scores[row, reranked] = RERANKED + np.arange(len(reranked), 0, -1, dtype=np.float32)
 
 
 def _rows(history: str, second_segments: Sequence) -> tuple[list[str], Sequence]:
@@ -104,6 +114,11 @@ class CrossEncoderReranker:
     def inputs(self) -> JudgeInputs:
         return self.mono.inputs
 
+    @property
+    def top(self) -> int:
+        """How many of a list's best items mono re-scores."""
+        return self.settings.top
+
     def rerank(
         self, history: Sequence[int], items: Sequence[int], *, stage: str = DUO, top: int | None = None
     ) -> np.ndarray:
@@ -124,11 +139,8 @@ class CrossEncoderReranker:
         return np.concatenate([head, tail])
 
     def promote(self, scores: np.ndarray, top: np.ndarray, histories: np.ndarray, stage: str) -> None:
-        """Re-rank each row's `top` items (best first, -1 padded) for its history, in place: they take the
-        scores RERANKED + (len .. 1), above every other item, in their new order."""
-        for row, (items, history) in enumerate(zip(top, histories)):
-            reranked = self.rerank(history, items[items >= 0], stage=stage)
-            scores[row, reranked] = RERANKED + np.arange(len(reranked), 0, -1, dtype=np.float32)
+        """Re-rank each row's `top` items for its history, in place (`promote`)."""
+        promote(lambda history, items: self.rerank(history, items, stage=stage), scores, top, histories)
 
     def save(self, folder: Path) -> None:
         """Each judge as a Hugging Face folder plus its int8 ONNX export, and the settings."""

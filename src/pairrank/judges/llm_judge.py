@@ -5,41 +5,19 @@ the two candidates, and ends where the answer starts ("Answer:"), so P(A before
 B) is read from the next token's log-probabilities of " A" and " B" at that
 fixed position, nothing sampled. A model that would open its answer with other
 words ("Passage A", "The answer is") cannot break it. `prefer` serves
-`judges.aggregate`, which asks both orders of every pair.
+`judges.aggregate`, which asks both orders of every pair. The list-wise mode
+(`list_scores`) asks once for up to 20 lettered candidates and scores each by
+its letter's log-probability.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from pairrank.errors import ConfigError
 from pairrank.judges.causal_lm import CausalLM
-
-DEFAULT_TEMPLATE = (
-    "A user interacted with these items, oldest first:\n{history}\n\n"
-    "Which of these two items will the user choose next?\nA: {a}\nB: {b}\n\nAnswer with A or B."
-)
-TEMPLATE_FIELDS = {"history", "a", "b"}
-ANSWER_PREFIX = "Answer:"
-OPTIONS = (" A", " B")
-
-
-@dataclass
-class PromptSettings:
-    template: str = DEFAULT_TEMPLATE  # fields {history}, {a}, {b}
-    history_items: int = 5  # latest history items in the prompt
-    title_tokens: int = 24  # tokens kept of each item's title
-
-    def __post_init__(self) -> None:
-        fields = {name for _, name, _, _ in string.Formatter().parse(self.template) if name is not None}
-        if fields != TEMPLATE_FIELDS:
-            raise ConfigError(
-                f"the prompt template must use exactly the fields {{history}}, {{a}} and {{b}}, not {sorted(fields)}"
-            )
+from pairrank.judges.llm_prompts import ANSWER_PREFIX, LETTERS, OPTIONS, Prompts, PromptSettings, truncated_titles
 
 
 class LLMJudge:
@@ -49,27 +27,32 @@ class LLMJudge:
         self, lm: CausalLM, item_titles: Sequence[str], settings: PromptSettings | None = None, batch_size: int = 8
     ):
         self.lm, self.settings, self.batch_size = lm, settings or PromptSettings(), batch_size
-        self.titles = self._truncated(item_titles)
+        self.prompts = Prompts(truncated_titles(item_titles, lm.tokenizer, self.settings.title_tokens), self.settings)
         self.option_ids = lm.option_tokens(lm.chat_prompt("", ANSWER_PREFIX), OPTIONS)
+        self.letter_ids = lm.option_tokens(lm.chat_prompt("", ANSWER_PREFIX), LETTERS)
 
-    def _truncated(self, titles: Sequence[str]) -> list[str]:
-        ids = self.lm.tokenizer(list(titles), add_special_tokens=False)["input_ids"]
-        budget = self.settings.title_tokens
-        return [
-            title if len(tokens) <= budget else self.lm.tokenizer.decode(tokens[:budget]).strip() + "..."
-            for title, tokens in zip(titles, ids)
-        ]
+    @property
+    def titles(self) -> list[str]:
+        return self.prompts.titles
 
     def history_text(self, history: Sequence[int]) -> str:
-        """The prompt's history block: the latest `history_items` items, oldest first, one per line."""
-        latest = list(history)[-self.settings.history_items :]
-        return "\n".join(f"- {self.titles[item]}" for item in latest)
+        return self.prompts.history_text(history)
 
     def prompt(self, history: str, a: int, b: int) -> str:
-        question = self.settings.template.format(history=history, a=self.titles[a], b=self.titles[b])
-        return self.lm.chat_prompt(question, ANSWER_PREFIX)
+        return self.lm.chat_prompt(self.prompts.pair_question(history, a, b), ANSWER_PREFIX)
 
     def prefer(self, history: str, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
         """P(a before b) for each ordered pair, from this history block (`history_text`)."""
         prompts = [self.prompt(history, a, b) for a, b in pairs]
         return np.exp(self.lm.choice_logprobs(prompts, self.option_ids, self.batch_size)[:, 0])
+
+    def list_prompt(self, history: str, items: Sequence[int]) -> str:
+        return self.lm.chat_prompt(self.prompts.list_question(history, items), ANSWER_PREFIX)
+
+    def list_scores(self, history: str, items: Sequence[int]) -> np.ndarray:
+        """Each item's score in one forward pass: the next-token log-probability of its letter (LlamaRec's
+        verbaliser), renormalised over the listed letters."""
+        if not len(items):
+            return np.zeros(0, dtype=np.float32)
+        prompt = self.list_prompt(history, items)
+        return self.lm.choice_logprobs([prompt], self.letter_ids[: len(items)])[0]

@@ -5,7 +5,9 @@ LoRA adapters (`peft`) to the attention projections and trains them on
 (history, positive next item, hard negative) pairs asked in both orders: the
 answer must be " A" when the positive is A and " B" when it is B (a logistic,
 RankNet-style loss over the two answer logits), so position bias is trained
-away as well. Only the adapters are saved: `adapter_model.safetensors` and
+away as well. The list-wise mode trains on lettered lists instead: each
+positive among its hard negatives in a random order, whose letter's logit must
+beat theirs. Only the adapters are saved: `adapter_model.safetensors` and
 `adapter_config.json`, which load without running code.
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.functional import cross_entropy
+from torch.nn.functional import cross_entropy, softplus
 
 from pairrank.errors import DataError
 from pairrank.judges.causal_lm import CausalLM
@@ -58,6 +60,32 @@ def train_llm_judge(judge: LLMJudge, pairs: Pairs, options: TrainingOptions) -> 
         return cross_entropy(judge.lm.option_logits(prompts, judge.option_ids), targets)
 
     return fit_pairs(judge.lm.model, loss, len(pairs), options, "llm")
+
+
+def train_listwise_judge(judge: LLMJudge, lists: Pairs, options: TrainingOptions) -> list[float]:
+    """Fine-tune the judge's adapters list-wise: each row's positive and its negatives (`lists.negatives` [n, k],
+    -1 padded) are listed in a seeded random order, and every negative's letter logit must fall below the
+    positive's (a pair-wise logistic loss over the letters' logits); returns the mean loss of each epoch."""
+    rng = np.random.default_rng(options.seed)
+
+    def loss(rows: np.ndarray) -> torch.Tensor:
+        prompts, positive_slots, negative_slots = [], [], []
+        for row in rows:
+            negatives = lists.negatives[row][lists.negatives[row] >= 0]
+            items = np.concatenate([[lists.positives[row]], negatives])
+            order = rng.permutation(len(items))
+            prompts.append(judge.list_prompt(lists.histories[row], items[order]))
+            slot_of = np.argsort(order)  # where each of `items` landed in the list
+            positive_slots.append(slot_of[0])
+            negative_slots.append(slot_of[1:])
+        logits = judge.lm.option_logits(prompts, judge.letter_ids)
+        terms = [
+            softplus(logits[i, torch.as_tensor(negative)] - logits[i, positive])
+            for i, (positive, negative) in enumerate(zip(positive_slots, negative_slots))
+        ]
+        return torch.cat(terms).mean()
+
+    return fit_pairs(judge.lm.model, loss, len(lists), options, "llm list-wise")
 
 
 def save_adapters(lm: CausalLM, folder: Path) -> None:

@@ -3,7 +3,9 @@
 Fitting: the retriever fits on train; the judge learns from the train
 sequences (each user's last items as positives, with the items before them
 as history, against hard negatives from the retriever's top M); validation
-users set how much the judge's order is trusted over the retriever's. The
+users set how much the judge's order is trusted over the retriever's. With a
+`teacher` (an llm-judge run), mono learns the teacher's verdicts on the same
+pairs instead of "the positive wins" (distillation). The
 final run refits the retriever on train+valid and keeps the judge. The
 judge alone (`judge/`) is what `pairrank rerank --judge RUNDIR` loads.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,12 +24,12 @@ import pandas as pd
 from pairrank.data.dataset import Dataset
 from pairrank.errors import ConfigError, DataError
 from pairrank.judges.config import JudgeConfig
+from pairrank.judges.distill import load_teacher, teacher_targets
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import CrossEncoderReranker, DuoJudge, JudgeSettings, MonoJudge, blend
+from pairrank.judges.judged import JudgedRanker
 from pairrank.judges.network import CrossEncoderNet
-from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, train_duo, train_mono
-from pairrank.models.base import Recommender, masked, top_k
-from pairrank.models.config import config_from_dict
+from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, sample_pairs, train_duo, train_mono
 from pairrank.models.registry import load_model, model_class
 from pairrank.progress import progress_bar
 
@@ -36,22 +37,15 @@ JUDGE, RETRIEVER, ITEM_TEXT, REPORT = "judge", "retriever", "item_text.parquet",
 # A model in memory after fitting scores with torch; loaded from its folder, with `config.backend`.
 
 
-class MonoRanker(Recommender):
+class MonoRanker(JudgedRanker):
     name = "mono"
     Config = JudgeConfig
-    uses_validation = True
+    stage = "duo"  # scoring runs duo where a duo judge was trained (mono alone otherwise)
     trains_duo: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides: Any):
         super().__init__(config, **overrides)
-        retriever = model_class(self.config.retriever)
-        self.retriever_config = config_from_dict(retriever.Config, self.config.retriever_options, owner=self.name)
-        self.retriever: Recommender | None = None
-        self.reranker: CrossEncoderReranker | None = None
         self.item_text: list[str] | None = None
-        self.latest: np.ndarray | None = None  # [n_users, history_items] latest items, oldest first, -1 padded
-        self.report: dict[str, Any] = {}
-        self.latency: dict[str, float] = {}
         self._judge_folder: Path | None = None  # where a loaded judge came from (its ONNX nets cannot save)
 
     # -- fitting ---------------------------------------------------------
@@ -70,13 +64,6 @@ class MonoRanker(Recommender):
         else:  # the final run: the judge reads the new catalogue's texts
             self.reranker = self._with_inputs(self.reranker.settings, self.reranker.mono.network, self._duo_network())
 
-    def refit(self, data: Dataset, fresh: Callable[[Any], Recommender]) -> Recommender:
-        """The final model: the retriever refit on `data` (train+valid); the judge trained here is kept."""
-        final = type(self)(self.config)
-        final.retriever_config = self.retriever.final_config()
-        final.reranker, final.report = self.reranker, dict(self.report)
-        return final.fit(data)
-
     def _fit_judge(self, train: Dataset, valid: Dataset) -> None:
         config = self.config
         options = TrainingOptions(config.epochs, config.learning_rate, config.batch_size, config.seed)
@@ -84,8 +71,13 @@ class MonoRanker(Recommender):
         settings = JudgeSettings(config.item_tokens, config.history_items, config.top, config.duo_top)
         self.reranker = self._with_inputs(settings, network, None)
         pairs = self._pairs(train)
+        targets = None
+        if config.teacher is not None:
+            started = time.perf_counter()
+            targets = teacher_targets(load_teacher(Path(config.teacher), train.item_titles), pairs)
+            self.report |= {"teacher": config.teacher, "teacher_seconds": round(time.perf_counter() - started)}
         started = time.perf_counter()
-        losses = train_mono(network, self.reranker.inputs, pairs, options)
+        losses = train_mono(network, self.reranker.inputs, pairs, options, targets)
         self.report |= {
             "pairs": len(pairs),
             "mono_losses": losses,
@@ -122,25 +114,18 @@ class MonoRanker(Recommender):
         self.report |= {"duo_valid_users": len(wins), "duo_alpha": settings.duo_alpha, "duo_valid_ndcg@10": ndcg}
 
     def _pairs(self, train: Dataset) -> Pairs:
-        """(history, positive, hard negative) from each user's last `positions` train items."""
-        config, rng = self.config, np.random.default_rng(self.config.seed)
-        sequences = train.sequences(config.history_items + config.positions, -1)
-        users = train.active_users()
-        candidates, _ = self.retriever.recommend(users, config.top)
-        histories, positives, negatives = [], [], []
-        for user, pool in zip(users, candidates):
-            pool = pool[pool >= 0]
-            sequence = sequences[user]
-            for cut in range(1, config.positions + 1):
-                history = sequence[: sequence.size - cut]
-                if sequence[-cut] < 0 or not (history >= 0).any() or not pool.size:
-                    break
-                for negative in rng.choice(pool, min(config.negatives, pool.size), replace=False):
-                    histories.append(self.reranker.inputs.history(history))
-                    positives.append(sequence[-cut])
-                    negatives.append(negative)
-        keep = rng.permutation(len(positives))[: config.max_pairs]
-        return Pairs([histories[i] for i in keep], np.asarray(positives)[keep], np.asarray(negatives)[keep])
+        config = self.config
+        return sample_pairs(
+            train,
+            self.retriever,
+            self.reranker.inputs.history,
+            history_items=config.history_items,
+            positions=config.positions,
+            negatives=config.negatives,
+            top=config.top,
+            max_pairs=config.max_pairs,
+            seed=config.seed,
+        )
 
     def _validation_lists(self, valid: Dataset) -> tuple[dict[int, np.ndarray], list[np.ndarray]]:
         """The retriever's top M for seeded validation users whose valid item is in it, and its hits."""
@@ -166,27 +151,7 @@ class MonoRanker(Recommender):
     def _duo_network(self) -> CrossEncoderNet | None:
         return self.reranker.duo.network if self.reranker.duo is not None else None
 
-    # -- scoring ---------------------------------------------------------
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        started = time.perf_counter()
-        scores = self.retriever.score(users)
-        top, values = top_k(masked(scores, self.history[users], None), self.config.top)
-        top[~np.isfinite(values)] = -1
-        retrieved = time.perf_counter()
-        self.reranker.promote(scores, top, self.latest[users], stage="duo")
-        self.latency = {
-            "retrieve": (retrieved - started) / max(len(users), 1),
-            "rerank": (time.perf_counter() - retrieved) / max(len(users), 1),
-        }
-        return scores
-
     # -- persistence -----------------------------------------------------
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"latest": self.latest}
-
-    def _load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.latest = state["latest"]
-
     def _write(self, directory: Path, files: dict[str, str]) -> None:
         super()._write(directory, {**files, REPORT: json.dumps(self.report, indent=2, default=float)})
         self.retriever._write(_made(directory / RETRIEVER), {})

@@ -11,15 +11,17 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
+from pairrank.data.dataset import Dataset
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import blend
 from pairrank.judges.network import CrossEncoderNet
+from pairrank.models.base import Recommender
 from pairrank.progress import progress_bar
 
 ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 2)  # blend weights tried on validation
@@ -29,11 +31,13 @@ WARMUP = 0.1  # share of steps with a rising learning rate
 
 @dataclass
 class Pairs:
-    """Training pairs: each row's history (text), a positive item and a hard negative."""
+    """Training pairs: each row's history (text), a positive item and a hard negative (or, for list-wise
+    training, a row of them, -1 padded)."""
 
     histories: list[str]
     positives: np.ndarray
-    negatives: np.ndarray
+    negatives: np.ndarray  # [n], or [n, k] grouped
+    history_items: list[np.ndarray] = field(default_factory=list)  # each row's history as item indices
 
     def __len__(self) -> int:
         return len(self.positives)
@@ -47,14 +51,68 @@ class TrainingOptions:
     seed: int
 
 
-def train_mono(network: CrossEncoderNet, inputs: JudgeInputs, pairs: Pairs, options: TrainingOptions) -> list[float]:
-    """BPR fine-tuning in place; returns the mean loss of each epoch."""
+def sample_pairs(
+    train: Dataset,
+    retriever: Recommender,
+    history_text: Callable[[np.ndarray], str],
+    *,
+    history_items: int,
+    positions: int,
+    negatives: int,
+    top: int,
+    max_pairs: int,
+    seed: int,
+    grouped: bool = False,
+) -> Pairs:
+    """(history, positive, hard negative) from each user's last `positions` train items: the items before a
+    positive (its latest `history_items`, as `history_text` writes them) against `negatives` items drawn from
+    the retriever's top `top` for that user; at most `max_pairs` of them (a seeded sample). `grouped` keeps each
+    positive's negatives in one row ([n, negatives], -1 padded), for list-wise training."""
+    rng = np.random.default_rng(seed)
+    sequences = train.sequences(history_items + positions, -1)
+    users = train.active_users()
+    candidates, _ = retriever.recommend(users, top)
+    histories, items, positive_items, negative_items = [], [], [], []
+    for user, pool in zip(users, candidates):
+        pool = pool[pool >= 0]
+        sequence = sequences[user]
+        for cut in range(1, positions + 1):
+            history = sequence[: sequence.size - cut]
+            if sequence[-cut] < 0 or not (history >= 0).any() or not pool.size:
+                break
+            drawn = rng.choice(pool, min(negatives, pool.size), replace=False)
+            for negative in [np.pad(drawn, (0, negatives - drawn.size), constant_values=-1)] if grouped else drawn:
+                histories.append(history_text(history))
+                items.append(history[history >= 0])
+                positive_items.append(sequence[-cut])
+                negative_items.append(negative)
+    keep = rng.permutation(len(positive_items))[:max_pairs]
+    return Pairs(
+        [histories[i] for i in keep],
+        np.asarray(positive_items)[keep],
+        np.asarray(negative_items)[keep],
+        [items[i] for i in keep],
+    )
+
+
+def train_mono(
+    network: CrossEncoderNet,
+    inputs: JudgeInputs,
+    pairs: Pairs,
+    options: TrainingOptions,
+    targets: np.ndarray | None = None,
+) -> list[float]:
+    """BPR fine-tuning in place; with `targets` (a teacher's P(positive before negative) per pair), the logistic
+    loss against those instead (distillation). Returns the mean loss of each epoch."""
 
     def loss(rows: np.ndarray) -> torch.Tensor:
         histories = [pairs.histories[r] for r in rows] * 2
         items = np.concatenate([pairs.positives[rows], pairs.negatives[rows]])
         logits = network.logits(inputs.mono(histories, items))
-        return softplus(logits[len(rows) :] - logits[: len(rows)]).mean()
+        margin = logits[: len(rows)] - logits[len(rows) :]
+        if targets is None:
+            return softplus(-margin).mean()
+        return binary_cross_entropy_with_logits(margin, torch.as_tensor(targets[rows], dtype=margin.dtype))
 
     return fit_pairs(network.model, loss, len(pairs), options, "mono")
 

@@ -46,6 +46,7 @@ ENTRIES = (
     ModelEntry("twotower", "pairrank.models.twotower:TwoTowerRanker"),
     ModelEntry("mono", "pairrank.judges.ranker:MonoRanker"),
     ModelEntry("duo", "pairrank.judges.ranker:DuoRanker"),
+    ModelEntry("llm-judge", "pairrank.judges.llm_ranker:LLMRanker"),
     ModelEntry("pipeline", "pairrank.pipeline.model:Pipeline", requires=("faiss", "lightgbm")),
     ModelEntry("implicit-als", "pairrank.models.peers:ImplicitALS", requires=("implicit",)),
     ModelEntry("implicit-bpr", "pairrank.models.peers:ImplicitBPR", requires=("implicit",)),

@@ -8,10 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
-from pairrank.judges.config import JudgeConfig
 from pairrank.models.config import BelowOne, Probability, Trial, config_from_dict, model_options
 from pairrank.models.registry import model_class
 
@@ -26,6 +25,7 @@ class PipelineConfig:
     exact_search_limit: PositiveInt = 200_000  # vector retrievers: exact inner product up to this many items, then HNSW
     fusion: bool = True  # LightGBM lambdarank over the candidates' features; False: ranked in union order
     history_window: PositiveInt = 50  # latest history items the text- and attribute-similarity features read
+    held_out_items: NonNegativeInt = 3  # per user: latest train items the fusion's retrievers refit without, as labels
     negatives: PositiveInt = 100  # per validation user: non-relevant candidates the fusion trains on
     withheld_items: BelowOne = 0.1  # share of items withheld to teach the cold fusion new items; 0: warm ones
     trees: PositiveInt = 500  # upper bound; cross-validation over validation users picks the count
@@ -33,7 +33,7 @@ class PipelineConfig:
     leaves: PositiveInt = 7
     min_child_samples: PositiveInt = 200
     seed: int = 42
-    judge: Literal["none", "mono", "duo"] = "none"  # cross-encoder re-ranking of the fused top (pairrank.judges)
+    judge: Literal["none", "mono", "duo", "llm-judge"] = "none"  # re-ranking of the fused top (pairrank.judges)
     judge_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # options of the judge model
     allow_attributes: list[str] = dataclasses.field(default_factory=list)  # only items with one of these (any if empty)
     deny_attributes: list[str] = dataclasses.field(default_factory=list)  # never items with one of these
@@ -63,4 +63,5 @@ class PipelineConfig:
             raise ConfigError(f"retriever_options for {stray}, which are not in retrievers {self.retrievers}")
         for name in self.retrievers:  # an unknown model or a bad option fails here, before any data is read
             config_from_dict(model_class(name).Config, self.retriever_options.get(name), owner=f"pipeline/{name}")
-        config_from_dict(JudgeConfig, self.judge_options, owner="pipeline/judge")
+        if self.judge != "none":
+            config_from_dict(model_class(self.judge).Config, self.judge_options, owner=f"pipeline/{self.judge}")

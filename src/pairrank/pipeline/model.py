@@ -1,14 +1,16 @@
 """The pipeline as a model: retrieve candidates with several models, then rank them with a learned fusion.
 
 Fitting with validation: the retrievers fit on train; the fusion learns from
-the validation items of the users (labels the retrievers never saw). The
-final run (`refit`) refits the retrievers on train+valid and keeps the
-fusion. Items nobody interacted with (cold items) are ranked by a second
-fusion that reads only the features such an item has (its text and the
-text-capable retrievers), below every warm candidate; it learns from items
-withheld from training (`withheld_rows`), as a new item is. Optionally the
-cross-encoder judges (`judge`) re-rank the fused top, and post-processing
-keeps to allowed attributes and trades relevance for variety (MMR).
+labels the retrievers it reads never saw: the validation items, and each
+user's latest train items held out of a second fit of the retrievers
+(`held_out_rows`). The final run (`refit`) refits the retrievers on
+train+valid and keeps the fusion. Items nobody interacted with (cold items)
+are ranked by a second fusion that reads only the features such an item has
+(its text and the text-capable retrievers), below every warm candidate; it
+learns from items withheld from training (`withheld_rows`), as a new item
+is. Optionally the judges (`judge`: the cross-encoders or the LLM judge)
+re-rank the fused top, and post-processing keeps to allowed attributes and
+trades relevance for variety (MMR).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pairrank.encoders.sentence import DEFAULT_MODEL
 from pairrank.errors import ConfigError, DataError
 from pairrank.judges.config import JudgeConfig
 from pairrank.judges.judge import CrossEncoderReranker
+from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.models.base import Recommender, top_k
 from pairrank.models.config import config_from_dict
 from pairrank.models.registry import load_model, model_class
@@ -73,7 +76,7 @@ class Pipeline(Recommender):
         self.recent: np.ndarray | None = None  # [n_users, history_window] latest items, oldest first, -1 padded
         self.report: dict[str, Any] = {}  # what fitting measured: candidate recall, trees, feature gains
         self.latency: dict[str, float] = {}  # seconds per user of each stage in the last ranking call
-        self.reranker: CrossEncoderReranker | None = None  # the judges, with `judge` other than "none"
+        self.reranker: CrossEncoderReranker | LLMReranker | None = None  # the judges, with `judge` other than "none"
         self.item_text: list[str] | None = None  # what the judges read
         self._judge_folder: Path | None = None  # where a loaded judge came from (its ONNX nets cannot save)
         self._retrieval: list[Retriever] | None = None
@@ -131,12 +134,17 @@ class Pipeline(Recommender):
         self.recent = train.sequences(self.config.history_window, -1)
 
     def _fit_fusion(self, train: Dataset, valid: Dataset) -> None:
-        features, labels, sizes, recall = self.validation_rows(valid)
+        if self.config.held_out_items > 0:
+            features, labels, sizes, recall = self.held_out_rows(train, valid)
+            learned_on = f"validation items and up to {self.config.held_out_items} held-out train items per user"
+        else:
+            features, labels, sizes, recall = self.validation_rows(valid)
+            learned_on = "validation items"
         names = feature_names(self.config.retrievers)
         self.fusion, warm = Fusion.fit(features, labels, sizes, names, **self.fusion_options())
         self.report |= {
-            f"valid_recall@{self.config.candidates}": {k: round(float(np.mean(v)), 4) for k, v in recall.items()},
-            "fusion": warm | {"feature_gain": _rounded(self.fusion.importance())},
+            f"label_recall@{self.config.candidates}": {k: round(float(np.mean(v)), 4) for k, v in recall.items()},
+            "fusion": warm | {"learned_on": learned_on, "feature_gain": _rounded(self.fusion.importance())},
         }
         cold_names = cold_feature_names(self.config.retrievers, set(self._cold_capable()))
         learned_on = "warm validation items"
@@ -156,6 +164,18 @@ class Pipeline(Recommender):
 
     def _cold_capable(self) -> list[str]:
         return [n for n in self.config.retrievers if model_class(n).supports_cold_items]
+
+    def held_out_rows(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[float]]]:
+        """What the fusion learns from: more labels than one validation item per user. Each user's latest
+        `held_out_items` train items (at most half of the user's) leave train, the retrievers refit without
+        them, and those items and the validation items are the labels (`validation_rows` of that run)."""
+        held = train.latest_rows(self.config.held_out_items)
+        probe = Pipeline(self.config, fusion=False, judge="none")
+        probe.retriever_configs = self.retriever_configs
+        probe.fit(train.subset(~held), valid)
+        return probe.validation_rows(train.subset(held).joined(valid))
 
     def withheld_rows(
         self, train: Dataset, valid: Dataset
@@ -267,7 +287,7 @@ class Pipeline(Recommender):
     def _judge(self, users: np.ndarray, scores: np.ndarray) -> None:
         """Re-rank each row's fused top M with the judges, in place: they move above every other item."""
         started = time.perf_counter()
-        top, values = top_k(scores, self.reranker.settings.top)
+        top, values = top_k(scores, self.reranker.top)
         top[~np.isfinite(values)] = -1
         self.reranker.promote(scores, top, self.recent[users], stage=self.config.judge)
         self._clock("judge", time.perf_counter() - started)
@@ -380,8 +400,11 @@ class Pipeline(Recommender):
             if not (directory / ITEM_TEXT).exists():
                 raise DataError("missing item texts", directory / ITEM_TEXT)
             model.item_text = pd.read_parquet(directory / ITEM_TEXT)["text"].tolist()
-            backend = config_from_dict(JudgeConfig, model.config.judge_options).backend
-            model.reranker = CrossEncoderReranker.load(directory / JUDGE, model.item_text, backend)
+            if model.config.judge == "llm-judge":
+                model.reranker = LLMReranker.load(directory / JUDGE, model.item_titles)
+            else:
+                backend = config_from_dict(JudgeConfig, model.config.judge_options).backend
+                model.reranker = CrossEncoderReranker.load(directory / JUDGE, model.item_text, backend)
             model._judge_folder = directory / JUDGE
         return model
 

@@ -1,0 +1,65 @@
+"""The LLM judge's options: which model, the prompt, fine-tuning, and how its verdicts rank a list."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from pydantic import PositiveFloat, PositiveInt
+
+from pairrank.errors import ConfigError
+from pairrank.judges.llm_prompts import DEFAULT_LIST_TEMPLATE, DEFAULT_TEMPLATE, LETTERS, PromptSettings
+from pairrank.judges.server_judge import server_options
+from pairrank.models.config import Trial, config_from_dict, model_options
+from pairrank.models.registry import model_class
+
+
+@model_options
+class LLMJudgeConfig:
+    model: str | None = None  # a local Hugging Face causal-LM folder or GGUF file; None: SmolLM2-135M-Instruct
+    finetune: bool = True  # LoRA fine-tuning on (history, positive, hard negative) pairs; False: zero-shot
+    server: dict[str, Any] | None = None  # an OpenAI-compatible endpoint (judges.server_judge.ServerOptions)
+    mode: Literal["pairwise", "listwise"] = "pairwise"  # listwise: one prompt lists the top M (at most 20)
+    aggregation: Literal["allpairs", "sliding", "heap"] = "sliding"  # pair-wise verdicts to ranking
+    settle: PositiveInt = 1  # sliding: bubble passes; heap: items popped (the top positions each settles)
+    top: PositiveInt = 20  # the judge re-ranks the retriever's top M
+    retriever: str = "ease"  # proposes the candidates to re-rank and the hard negatives to train on
+    retriever_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    template: str = DEFAULT_TEMPLATE  # the pair-wise question, with the fields {history}, {a} and {b}
+    list_template: str = DEFAULT_LIST_TEMPLATE  # the list-wise question, with {history} and {candidates}
+    history_items: PositiveInt = 5  # latest history items in the prompt
+    title_tokens: PositiveInt = 24  # tokens kept of each item's title
+    positions: PositiveInt = 1  # training cuts per user, from the end of the train sequence
+    negatives: PositiveInt = 1  # pair-wise: hard negatives per positive from the retriever's top M (list-wise: M - 1)
+    max_pairs: PositiveInt = 256  # training pairs at most (seeded sample); each is asked in both orders
+    epochs: PositiveInt = 1
+    learning_rate: PositiveFloat = 3e-4
+    batch_size: PositiveInt = 8  # pairs per step
+    lora_rank: PositiveInt = 8
+    lora_alpha: PositiveInt = 16
+    seed: int = 42
+
+    @staticmethod
+    def search_space(trial: Trial) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 5e-5, 1e-3, log=True),
+            "history_items": trial.suggest_int("history_items", 3, 10),
+        }
+
+    def prompt(self) -> PromptSettings:
+        return PromptSettings(self.template, self.history_items, self.title_tokens, self.list_template)
+
+    def __post_init__(self) -> None:
+        if self.retriever in ("mono", "duo", "llm-judge", "pipeline"):
+            raise ConfigError(f"the LLM judge's retriever must be a single model, not {self.retriever!r}")
+        self.prompt()  # a template with other fields fails here
+        if self.server is not None:
+            server_options(self.server)
+            if self.finetune or self.mode != "pairwise":
+                raise ConfigError(
+                    'a judge behind a server is zero-shot and pair-wise: set finetune = false and mode = "pairwise"'
+                )
+        if self.mode == "listwise" and self.top > len(LETTERS):
+            raise ConfigError(f"the list-wise judge reads at most {len(LETTERS)} candidates: top = {self.top}")
+        owner = f"llm-judge/{self.retriever}"
+        config_from_dict(model_class(self.retriever).Config, self.retriever_options, owner=owner)

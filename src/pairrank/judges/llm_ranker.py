@@ -1,0 +1,108 @@
+"""A retriever followed by the LLM pair-wise judge, as a model: `--model llm-judge`.
+
+Fitting: the retriever fits on train; the judge (a local causal LM, by
+default SmolLM2-135M-Instruct) is fine-tuned with LoRA on pairs from the train
+sequences (each user's last items as positives, the items before them as
+history, against hard negatives from the retriever's top M; list-wise, each
+positive among M - 1 of them), or kept zero-shot with `finetune = false`. The final run refits the retriever on
+train+valid and keeps the judge. The judge alone (`judge/`) is what
+`pairrank rerank --judge RUNDIR` loads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from pairrank.data.dataset import Dataset
+from pairrank.errors import DataError
+from pairrank.judges.causal_lm import CausalLM
+from pairrank.judges.judged import JudgedRanker
+from pairrank.judges.llm_config import LLMJudgeConfig
+from pairrank.judges.llm_judge import LLMJudge
+from pairrank.judges.llm_prompts import Prompts, truncated_titles
+from pairrank.judges.llm_reranker import LLMReranker
+from pairrank.judges.llm_training import LoraOptions, add_adapters, train_listwise_judge, train_llm_judge
+from pairrank.judges.server_judge import ServerJudge, server_options
+from pairrank.judges.training import TrainingOptions, sample_pairs
+from pairrank.models.registry import load_model, model_class
+
+JUDGE, RETRIEVER, REPORT = "judge", "retriever", "judge_report.json"
+
+
+class LLMRanker(JudgedRanker):
+    name = "llm-judge"
+    Config = LLMJudgeConfig
+
+    # -- fitting ---------------------------------------------------------
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        if not self.item_titles or not any(self.item_titles):
+            raise DataError(f"{self.name} reads item titles, and this dataset has none")
+        self.latest = train.sequences(self.config.history_items, -1)
+        started = time.perf_counter()
+        self.retriever = model_class(self.config.retriever)(self.retriever_config).fit(train, valid)
+        self.report["retriever_fit_seconds"] = round(time.perf_counter() - started, 1)
+        if self.reranker is None:
+            self._fit_judge(train)
+
+    def _fit_judge(self, train: Dataset) -> None:
+        config = self.config
+        if config.server is not None:  # zero-shot: nothing to load or train here
+            titles = truncated_titles(self.item_titles, None, config.title_tokens)
+            judge = ServerJudge(Prompts(titles, config.prompt()), server_options(config.server))
+        else:
+            started = time.perf_counter()
+            judge = LLMJudge(CausalLM.load(config.model), self.item_titles, config.prompt())
+            self.report["load_seconds"] = round(time.perf_counter() - started, 1)
+            if config.finetune:
+                self._finetune(judge, train)
+        self.reranker = LLMReranker(
+            judge,
+            mode=config.mode,
+            aggregation=config.aggregation,
+            settle=config.settle,
+            top=config.top,
+            finetuned=config.finetune,
+        )
+
+    def _finetune(self, judge: LLMJudge, train: Dataset) -> None:
+        """LoRA adapters on the judge, trained on pairs (or lists) from the train sequences."""
+        config = self.config
+        add_adapters(judge.lm, LoraOptions(config.lora_rank, config.lora_alpha))
+        listwise = config.mode == "listwise"
+        pairs = sample_pairs(
+            train,
+            self.retriever,
+            judge.history_text,
+            history_items=config.history_items,
+            positions=config.positions,
+            negatives=config.top - 1 if listwise else config.negatives,
+            top=config.top,
+            max_pairs=config.max_pairs,
+            seed=config.seed,
+            grouped=listwise,
+        )
+        if not len(pairs):
+            raise DataError("no training pairs: every user needs at least two train items")
+        started = time.perf_counter()
+        options = TrainingOptions(config.epochs, config.learning_rate, config.batch_size, config.seed)
+        losses = (train_listwise_judge if listwise else train_llm_judge)(judge, pairs, options)
+        seconds = round(time.perf_counter() - started)
+        self.report |= {"pairs": len(pairs), "losses": losses, "finetune_seconds": seconds}
+
+    # -- persistence -----------------------------------------------------
+    def _write(self, directory: Path, files: dict[str, str]) -> None:
+        super()._write(directory, {**files, REPORT: json.dumps(self.report, indent=2, default=float)})
+        (directory / RETRIEVER).mkdir(parents=True)
+        self.retriever._write(directory / RETRIEVER, {})
+        self.reranker.save(directory / JUDGE)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LLMRanker:
+        directory = Path(directory)
+        model = super().load(directory)
+        model.retriever = load_model(directory / RETRIEVER)
+        model.reranker = LLMReranker.load(directory / JUDGE, model.item_titles)
+        model.report = json.loads((directory / REPORT).read_text()) if (directory / REPORT).exists() else {}
+        return model
