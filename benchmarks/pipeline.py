@@ -175,6 +175,7 @@ def fusion_line(report: dict[str, Any]) -> str:
         f"Fusion (learned on {fusion.get('learned_on', 'validation items')}): {fusion['trees']} trees, "
         f"cross-validated NDCG@10 {fusion['cv_ndcg@10']} (among each user's relevant items and 100 sampled others) "
         f"on {fusion['groups']} users"
+        + (f", {fusion['labels']} relevant candidates ({fusion['label_seconds']} s)" if "labels" in fusion else "")
         + (f"; candidate recall@{key.split('@')[1]} of those labels: {recall}" if key else "")
         + "; largest gains: "
         + ", ".join(f"{k} {v:.2f}" for k, v in list(fusion["feature_gain"].items())[:6])

@@ -95,6 +95,23 @@ def test_verdicts_are_probabilities_and_do_not_depend_on_the_batch(judge):
     assert np.allclose(together, alone, atol=1e-4)
 
 
+def test_verdicts_on_a_kept_prefix_equal_those_of_the_whole_prompts(judge):
+    """Calls on one history reuse its key/value cache; another history, and new weights, start afresh."""
+    history, other = judge.history_text([0, 1, 2]), judge.history_text([4, 5])
+    calls = [
+        [judge.prompt(history, 3, 4), judge.prompt(history, 4, 3)],
+        [judge.prompt(history, 5, 6), judge.prompt(history, 6, 5), judge.prompt(history, 3, 6)],
+        [judge.prompt(other, 0, 1)],
+        [judge.prompt(history, 3, 4)],
+    ]
+    cached = [judge.lm.choice_logprobs(prompts, judge.option_ids) for prompts in calls]
+    assert judge.lm._prefix is not None
+    for prompts, verdicts in zip(calls, cached):
+        whole = torch.log_softmax(judge.lm.option_logits(prompts, judge.option_ids), dim=-1).detach().numpy()
+        assert judge.lm._prefix is None  # a forward pass with gradients (training) forgets the kept prefix
+        assert np.allclose(verdicts, whole, atol=1e-4)
+
+
 def test_all_pairs_with_the_llm_asks_both_orders_of_each_pair(judge):
     history = judge.history_text([0, 1, 2])
     ranking = all_pairs(judge, history, [3, 4, 5])

@@ -95,6 +95,8 @@ def test_final_pipeline_keeps_the_fusion_learned_on_validation_and_refits_retrie
         assert (retriever.history != everything).nnz == 0  # refit on train+valid
     recall = model.report["label_recall@200"]
     assert recall["union"] >= max(recall[name] for name in FAST["retrievers"])
+    fusion = model.report["fusion"]
+    assert fusion["labels"] >= fusion["groups"] > 0  # every user learned from has a relevant candidate
 
 
 def test_held_out_labels_come_from_retrievers_that_never_saw_them(loo_data):

@@ -127,10 +127,13 @@ def test_verdicts_through_llama_cpps_server_agree_with_the_local_model(llama_ser
 def test_an_llm_judge_run_can_ask_a_server_and_saves_no_key(llama_server, loo_data, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-never-saved")
     options = {"server": {"base_url": f"{llama_server}/v1"}, "finetune": False, "top": 4, "aggregation": "allpairs"}
-    model = LLMRanker(options).fit(loo_data.train(), loo_data.valid())
+    model = LLMRanker(options | {"valid_users": 3}).fit(loo_data.train(), loo_data.valid())
+    counters = model.reranker.judge.counters
+    asked = counters["calls"] + counters["cached"]
+    assert asked == 12 * model.report["valid_users"] and 0 < model.report["valid_users"] <= 3  # choosing the blend
     items, _ = model.recommend(np.arange(2), 6)
     plain, _ = model.retriever.recommend(np.arange(2), 6)
-    assert model.reranker.judge.counters["calls"] == 2 * 12  # all pairs of the top 4, both orders, two users
+    assert counters["calls"] + counters["cached"] - asked == 2 * 12  # all pairs of the top 4, both orders, two users
     assert all(set(a[:4]) == set(b[:4]) and (a[4:] == b[4:]).all() for a, b in zip(items, plain))
     model.save(tmp_path / "run")
     saved = "".join(path.read_text(errors="ignore") for path in (tmp_path / "run").rglob("*.json"))

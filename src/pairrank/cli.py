@@ -384,10 +384,9 @@ def rerank(
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         reranked.to_parquet(out, index=False) if out.suffix == ".parquet" else reranked.to_csv(out, index=False)
-    calls = f", {timing['calls_per_user']:.0f} judge calls" if "calls_per_user" in timing else ""
     console.print(
-        f"re-ranked {reranked['user_id'].nunique()} users ({timing['seconds_per_user'] * 1000:.0f} ms{calls} each); "
-        f"wrote {out}"
+        f"re-ranked {reranked['user_id'].nunique()} users ({timing['seconds_per_user'] * 1000:.0f} ms, "
+        f"{timing['calls_per_user']:.0f} judge calls each); wrote {out}"
     )
 
 

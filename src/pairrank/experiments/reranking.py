@@ -39,8 +39,9 @@ def rerank_frame(
     """`recs` (PROTOCOL.md frame) with each user's top `top` (None: the judge's own) re-ordered by the judge; rows
     below keep their order.
 
-    Returns the new frame (rank renumbered; score = new rank's negative) and seconds per user (and the LLM
-    judge's prompts per user). Users or items the split does not know are a `DataError` naming the file.
+    Returns the new frame (rank renumbered; score = new rank's negative), seconds and judge calls per user
+    (the LLM judge's prompts; the cross-encoders' inputs). Users or items the split does not know are a
+    `DataError` naming the file.
     """
     seen = data.train_and_valid()
     latest = seen.sequences(judge.settings.history_items, -1)
@@ -58,9 +59,9 @@ def rerank_frame(
     bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
     order = np.empty(len(recs), dtype=np.int64)
     started = time.perf_counter()
-    llm = isinstance(judge, LLMReranker)
-    calls_before = judge.calls if llm else 0
-    with progress_bar(f"rerank with {'llm-judge' if llm else stage}", len(bounds) - 1) as bar:
+    calls_before = judge.calls
+    label = "llm-judge" if isinstance(judge, LLMReranker) else stage
+    with progress_bar(f"rerank with {label}", len(bounds) - 1) as bar:
         for start, end in zip(bounds[:-1], bounds[1:]):
             reranked = judge.rerank(latest[users[start]], items[start:end], stage=stage, top=top)
             position = {item: i for i, item in enumerate(items[start:end])}
@@ -70,7 +71,4 @@ def rerank_frame(
     out = recs.iloc[order][[USER, ITEM]].reset_index(drop=True)
     out[RANK] = np.concatenate([np.arange(1, end - start + 1) for start, end in zip(bounds[:-1], bounds[1:])])
     out[SCORE] = -out[RANK].astype(np.float32)
-    timing = {"seconds_per_user": seconds}
-    if llm:
-        timing["calls_per_user"] = (judge.calls - calls_before) / max(len(bounds) - 1, 1)
-    return out, timing
+    return out, {"seconds_per_user": seconds, "calls_per_user": (judge.calls - calls_before) / max(len(bounds) - 1, 1)}

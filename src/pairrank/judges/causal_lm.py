@@ -22,6 +22,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,6 +80,16 @@ class CausalLM:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
+    @property
+    def model(self) -> torch.nn.Module:
+        return self._model
+
+    @model.setter
+    def model(self, model: torch.nn.Module) -> None:
+        """A new model (adapters added or loaded) forgets the kept prefix, which the old weights computed."""
+        self._model = model
+        self._prefix: tuple[list[int], Any] | None = None  # the last shared prefix's token ids and key/value cache
+
     @classmethod
     def load(cls, source: str | Path | None = None, dtype: torch.dtype = torch.float32) -> CausalLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -129,6 +140,7 @@ class CausalLM:
     def option_logits(self, prompts: Sequence[str], option_ids: Sequence[int]) -> torch.Tensor:
         """[len(prompts), len(option_ids)] next-token logits of each option after each prompt, as one batch (with
         gradients, for training)."""
+        self._prefix = None  # training changes the weights the kept prefix was computed with
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         positions = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)  # left padding: count real tokens
         logits = self.model(**batch, position_ids=positions, logits_to_keep=1).logits[:, -1, :]
@@ -138,10 +150,11 @@ class CausalLM:
     def choice_logprobs(self, prompts: Sequence[str], option_ids: Sequence[int], batch_size: int = 8) -> np.ndarray:
         """[len(prompts), len(option_ids)] log-probabilities of each option as the next token, renormalised over
         the options. Prompts that share their first tokens (one user's history, say) are run on top of that
-        shared prefix's key/value cache, computed once."""
+        shared prefix's key/value cache, which is kept: the next call whose prompts start the same way (the same
+        history, asked about other items) runs only from where they differ."""
         ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
         shared = _common_prefix(ids)
-        if len(ids) > 1 and shared >= MIN_SHARED_TOKENS:
+        if shared >= MIN_SHARED_TOKENS:
             logits = self._logits_after_prefix(ids, shared, option_ids, batch_size)
         else:
             starts = range(0, len(prompts), batch_size)
@@ -149,31 +162,64 @@ class CausalLM:
         out = [torch.log_softmax(chunk, dim=-1).numpy() for chunk in logits]
         return np.concatenate(out) if out else np.zeros((0, len(option_ids)), dtype=np.float32)
 
+    def _prefix_cache(self, prefix: list[int]) -> Any:
+        """The key/value cache after the tokens `prefix`: the kept one, cut back to where the two agree and run
+        on from there, or computed afresh when they share too little."""
+        agreed, cache = 0, None
+        if self._prefix is not None:
+            kept_ids, kept = self._prefix
+            agreed = _agreed(kept_ids, prefix)
+            if agreed >= MIN_SHARED_TOKENS:
+                cache = copy.deepcopy(kept)
+                cache.crop(agreed - len(kept_ids))  # a negative count: tokens dropped from the end
+        if cache is None:
+            agreed = 0
+        if agreed < len(prefix):
+            rest = torch.tensor([prefix[agreed:]])
+            position_ids = torch.arange(agreed, len(prefix))[None, :]
+            cache = self.model(input_ids=rest, position_ids=position_ids, cache=cache, use_cache=True).cache
+        self._prefix = (list(prefix), cache)
+        return cache
+
     def _logits_after_prefix(
         self, ids: list[list[int]], shared: int, option_ids: Sequence[int], batch_size: int
     ) -> list[torch.Tensor]:
         """The options' next-token logits after each prompt (token ids), the first `shared` tokens run once: each
-        batch of remainders is right-padded and read at its last real token."""
-        prefix = self.model(input_ids=torch.tensor([ids[0][:shared]]), use_cache=True).cache
+        batch of remainders is left-padded (the padding sits between the prefix and the remainder, masked), so
+        the language-model head runs at the last position only."""
+        prefix = self._prefix_cache(ids[0][:shared])
         out = []
         for start in range(0, len(ids), batch_size):
             rests = [row[shared:] for row in ids[start : start + batch_size]]
             lengths = torch.tensor([len(rest) for rest in rests])
             width = int(lengths.max())
+            padding = width - lengths
             tokens = torch.full((len(rests), width), self.tokenizer.pad_token_id, dtype=torch.long)
             for row, rest in enumerate(rests):
-                tokens[row, : len(rest)] = torch.tensor(rest)
-            real = (torch.arange(width)[None, :] < lengths[:, None]).long()
+                tokens[row, width - len(rest) :] = torch.tensor(rest)
+            columns = torch.arange(width)[None, :]
+            real = (columns >= padding[:, None]).long()
             cache = copy.deepcopy(prefix)
             cache.batch_repeat_interleave(len(rests))
             logits = self.model(
                 input_ids=tokens,
                 attention_mask=torch.cat([torch.ones(len(rests), shared, dtype=torch.long), real], dim=1),
-                position_ids=(shared + torch.arange(width)).expand(len(rests), width),
+                position_ids=(shared + columns - padding[:, None]).clamp(min=shared),
                 cache=cache,
+                logits_to_keep=1,
             ).logits
-            out.append(logits[torch.arange(len(rests)), lengths - 1][:, list(option_ids)].float())
+            out.append(logits[:, -1, list(option_ids)].float())
         return out
+
+
+def _agreed(first: list[int], second: list[int]) -> int:
+    """How many leading tokens two sequences share."""
+    count = 0
+    for a, b in zip(first, second):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def _common_prefix(ids: list[list[int]]) -> int:

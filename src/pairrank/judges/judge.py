@@ -109,6 +109,7 @@ class CrossEncoderReranker:
 
     def __init__(self, settings: JudgeSettings, mono: MonoJudge, duo: DuoJudge | None = None):
         self.settings, self.mono, self.duo = settings, mono, duo
+        self.calls = 0  # inputs the judges have read: a candidate for mono, an ordered pair for duo
 
     @property
     def inputs(self) -> JudgeInputs:
@@ -130,8 +131,10 @@ class CrossEncoderReranker:
         head, tail = items[:top], items[top:]
         order = np.argsort(-blend(self.mono.score(text, head), self.settings.mono_alpha), kind="stable")
         head = head[order]
+        self.calls += len(head)
         if stage == DUO and self.duo is not None and len(head) > 1:
             top = head[: self.settings.duo_top]
+            self.calls += len(top) * (len(top) - 1)
             wins = self.duo.wins(text, top)
             head = np.concatenate(
                 [top[np.argsort(-blend(wins, self.settings.duo_alpha), kind="stable")], head[len(top) :]]

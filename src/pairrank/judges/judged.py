@@ -3,7 +3,8 @@
 The final run refits the retriever on train+valid and keeps the judge;
 scoring takes the retriever's scores and lifts its top M, re-ranked by the
 judge, above every other item; each user's latest items (what the judge
-reads) are the model's state.
+reads) are the model's state. Each judge's blend with the retriever's order
+is chosen on the same kind of validation lists (`_validation_lists`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ class JudgedRanker(Recommender):
         final.retriever_config = self.retriever.final_config()
         final.reranker, final.report = self.reranker, dict(self.report)
         return final.fit(data)
+
+    def _validation_lists(self, valid: Dataset) -> tuple[dict[int, np.ndarray], list[np.ndarray]]:
+        """The retriever's top M for seeded validation users whose valid item is in it, and its hits."""
+        users = valid.active_users()
+        candidates, _ = self.retriever.recommend(users, self.config.top)
+        truth = valid.matrix
+        lists, relevant = {}, []
+        for user, items in zip(users, candidates):
+            hits = np.isin(items, truth.indices[truth.indptr[user] : truth.indptr[user + 1]])
+            if hits.any():
+                lists[int(user)] = items[items >= 0]
+                relevant.append(hits[items >= 0])
+        chosen = np.random.default_rng(self.config.seed).permutation(len(lists))[: self.config.valid_users]
+        keys = list(lists)
+        return {keys[i]: lists[keys[i]] for i in chosen}, [relevant[i] for i in chosen]
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         started = time.perf_counter()

@@ -23,6 +23,7 @@ class LLMJudgeConfig:
     aggregation: Literal["allpairs", "sliding", "heap"] = "sliding"  # pair-wise verdicts to ranking
     settle: PositiveInt = 1  # sliding: bubble passes; heap: items popped (the top positions each settles)
     top: PositiveInt = 20  # the judge re-ranks the retriever's top M
+    valid_users: PositiveInt = 100  # validation users (seeded) that choose the blend with the retriever's order
     retriever: str = "ease"  # proposes the candidates to re-rank and the hard negatives to train on
     retriever_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     template: str = DEFAULT_TEMPLATE  # the pair-wise question, with the fields {history}, {a} and {b}

@@ -4,8 +4,9 @@ Fitting: the retriever fits on train; the judge (a local causal LM, by
 default SmolLM2-135M-Instruct) is fine-tuned with LoRA on pairs from the train
 sequences (each user's last items as positives, the items before them as
 history, against hard negatives from the retriever's top M; list-wise, each
-positive among M - 1 of them), or kept zero-shot with `finetune = false`. The final run refits the retriever on
-train+valid and keeps the judge. The judge alone (`judge/`) is what
+positive among M - 1 of them), or kept zero-shot with `finetune = false`; validation users then set how much
+its order is trusted over the retriever's (`alpha`). The final run refits the retriever on train+valid and
+keeps the judge. The judge alone (`judge/`) is what
 `pairrank rerank --judge RUNDIR` loads.
 """
 
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 from pairrank.data.dataset import Dataset
-from pairrank.errors import DataError
+from pairrank.errors import ConfigError, DataError
 from pairrank.judges.causal_lm import CausalLM
 from pairrank.judges.judged import JudgedRanker
 from pairrank.judges.llm_config import LLMJudgeConfig
@@ -25,8 +26,9 @@ from pairrank.judges.llm_prompts import Prompts, truncated_titles
 from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.judges.llm_training import LoraOptions, add_adapters, train_listwise_judge, train_llm_judge
 from pairrank.judges.server_judge import ServerJudge, server_options
-from pairrank.judges.training import TrainingOptions, sample_pairs
+from pairrank.judges.training import TrainingOptions, choose_alpha, sample_pairs
 from pairrank.models.registry import load_model, model_class
+from pairrank.progress import progress_bar
 
 JUDGE, RETRIEVER, REPORT = "judge", "retriever", "judge_report.json"
 
@@ -39,12 +41,28 @@ class LLMRanker(JudgedRanker):
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         if not self.item_titles or not any(self.item_titles):
             raise DataError(f"{self.name} reads item titles, and this dataset has none")
+        if self.reranker is None and valid is None:
+            raise ConfigError(f"{self.name} chooses its blend on validation users: fit(train, valid)")
         self.latest = train.sequences(self.config.history_items, -1)
         started = time.perf_counter()
         self.retriever = model_class(self.config.retriever)(self.retriever_config).fit(train, valid)
         self.report["retriever_fit_seconds"] = round(time.perf_counter() - started, 1)
         if self.reranker is None:
             self._fit_judge(train)
+            self.choose_blend(valid)
+
+    def choose_blend(self, valid: Dataset) -> None:
+        """Set the judge's blend with the retriever's order (`alpha`) to the best NDCG@10 over seeded validation
+        users whose valid item is in the retriever's top M (histories from train: the judge never sees the
+        answer)."""
+        lists, relevant = self._validation_lists(valid)
+        scores = []
+        with progress_bar("llm judge: validation users", len(lists)) as bar:
+            for user, items in lists.items():
+                scores.append(self.reranker.judged(self.reranker.judge.history_text(self.latest[user]), items).scores)
+                bar.advance()
+        self.reranker.alpha, ndcg = choose_alpha(scores, relevant)
+        self.report |= {"valid_users": len(lists), "alpha": self.reranker.alpha, "valid_ndcg@10": ndcg}
 
     def _fit_judge(self, train: Dataset) -> None:
         config = self.config

@@ -127,21 +127,6 @@ class MonoRanker(JudgedRanker):
             seed=config.seed,
         )
 
-    def _validation_lists(self, valid: Dataset) -> tuple[dict[int, np.ndarray], list[np.ndarray]]:
-        """The retriever's top M for seeded validation users whose valid item is in it, and its hits."""
-        users = valid.active_users()
-        candidates, _ = self.retriever.recommend(users, self.config.top)
-        truth = valid.matrix
-        lists, relevant = {}, []
-        for user, items in zip(users, candidates):
-            hits = np.isin(items, truth.indices[truth.indptr[user] : truth.indptr[user + 1]])
-            if hits.any():
-                lists[int(user)] = items[items >= 0]
-                relevant.append(hits[items >= 0])
-        chosen = np.random.default_rng(self.config.seed).permutation(len(lists))[: self.config.valid_users]
-        keys = list(lists)
-        return {keys[i]: lists[keys[i]] for i in chosen}, [relevant[i] for i in chosen]
-
     def _with_inputs(self, settings: JudgeSettings, mono: CrossEncoderNet, duo: CrossEncoderNet | None):
         inputs = JudgeInputs(
             mono.tokenizer, self.item_text, item_tokens=settings.item_tokens, history_items=settings.history_items

@@ -134,17 +134,23 @@ class Pipeline(Recommender):
         self.recent = train.sequences(self.config.history_window, -1)
 
     def _fit_fusion(self, train: Dataset, valid: Dataset) -> None:
+        started = time.perf_counter()
         if self.config.held_out_items > 0:
             features, labels, sizes, recall = self.held_out_rows(train, valid)
             learned_on = f"validation items and up to {self.config.held_out_items} held-out train items per user"
         else:
             features, labels, sizes, recall = self.validation_rows(valid)
             learned_on = "validation items"
+        labelled = {
+            "learned_on": learned_on,
+            "labels": int((labels > 0).sum()),  # relevant candidates among the rows learned from
+            "label_seconds": round(time.perf_counter() - started, 1),  # with held-out items: the retrievers' refit
+        }
         names = feature_names(self.config.retrievers)
         self.fusion, warm = Fusion.fit(features, labels, sizes, names, **self.fusion_options())
         self.report |= {
             f"label_recall@{self.config.candidates}": {k: round(float(np.mean(v)), 4) for k, v in recall.items()},
-            "fusion": warm | {"learned_on": learned_on, "feature_gain": _rounded(self.fusion.importance())},
+            "fusion": warm | labelled | {"feature_gain": _rounded(self.fusion.importance())},
         }
         cold_names = cold_feature_names(self.config.retrievers, set(self._cold_capable()))
         learned_on = "warm validation items"
