@@ -166,14 +166,11 @@ class CausalLM:
         """The key/value cache after the tokens `prefix`: the kept one, cut back to where the two agree and run
         on from there, or computed afresh when they share too little."""
         agreed, cache = 0, None
-        if self._prefix is not None:
-            kept_ids, kept = self._prefix
-            agreed = _agreed(kept_ids, prefix)
-            if agreed >= MIN_SHARED_TOKENS:
-                cache = copy.deepcopy(kept)
-                cache.crop(agreed - len(kept_ids))  # a negative count: tokens dropped from the end
-        if cache is None:
-            agreed = 0
+        kept_ids, kept = self._prefix or ([], None)
+        shared = _agreed(kept_ids, prefix)
+        if shared >= MIN_SHARED_TOKENS:
+            agreed, cache = shared, copy.deepcopy(kept)
+            cache.crop(agreed - len(kept_ids))  # a negative count: tokens dropped from the end
         if agreed < len(prefix):
             rest = torch.tensor([prefix[agreed:]])
             position_ids = torch.arange(agreed, len(prefix))[None, :]
@@ -226,8 +223,4 @@ def _common_prefix(ids: list[list[int]]) -> int:
     """The number of leading tokens all rows share, leaving each row at least one token of its own."""
     if not ids:
         return 0
-    shortest = min(len(row) for row in ids) - 1
-    shared = 0
-    while shared < shortest and all(row[shared] == ids[0][shared] for row in ids):
-        shared += 1
-    return shared
+    return min(min(_agreed(ids[0], row) for row in ids), min(len(row) for row in ids) - 1)
