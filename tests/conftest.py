@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -87,3 +92,26 @@ def final_run(tmp_path_factory, data, name: str, options: dict):
 
     model, info = train_model(data, name, options, final=True)
     return model, write_run(model, info, tmp_path_factory.mktemp(f"{name}-run"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(run: Path, db: Path | str, port: int, key: str = "test-key-1") -> subprocess.Popen:
+    """`pairrank serve` in a process of its own, once it answers /readyz (API key `key`)."""
+    command = [sys.executable, "-m", "pairrank", "serve", "--run", str(run), "--db", str(db), "--port", str(port)]
+    server = subprocess.Popen(command, env={**os.environ, "PAIRRANK_API_KEYS": key}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if server.poll() is not None:
+            raise AssertionError(server.stderr.read().decode())
+    server.kill()
+    raise AssertionError("pairrank serve did not become ready in 60 s")

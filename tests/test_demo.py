@@ -33,3 +33,5 @@ def test_demo_trains_twotower_beside_the_baselines_and_explains_one_users_list(t
     output = result.output
     assert "twotower for user" in output and "the history items each leans on most" in output
     assert "because of" in output
+    assert f"pairrank serve --run {tmp_path / 'demo' / 'benchmark' / 'runs' / 'twotower'}" in output
+    assert "http://127.0.0.1:8000/" in output

@@ -121,7 +121,7 @@ def test_textknn_scores_items_nobody_interacted_with(small_cold_split):
     cold = data.items.index(data.split.candidates)
     scores = model.score(np.arange(5), cold)
     assert np.isfinite(scores).all() and (np.abs(scores) > 0).all()
-    assert np.allclose(np.linalg.norm(model.item_vectors[cold], axis=1), 1.0, atol=1e-4)
+    assert np.allclose(np.linalg.norm(model.item_vectors()[cold], axis=1), 1.0, atol=1e-4)
 
 
 def test_textknn_profile_is_the_recency_weighted_mean_of_the_whole_history(loo_data):
@@ -130,8 +130,8 @@ def test_textknn_profile_is_the_recency_weighted_mean_of_the_whole_history(loo_d
     rows = loo_data.split.train[loo_data.split.train["user_id"].astype(str) == loo_data.users.ids[user]]
     oldest_first = loo_data.items.index(rows.sort_values("timestamp", kind="stable")["item_id"].astype(str))
     ages = np.arange(len(oldest_first))[::-1]  # 0 for the latest item
-    profile = (0.5**ages) @ model.item_vectors[oldest_first]
-    expected = model.item_vectors @ (profile / np.linalg.norm(profile))
+    profile = (0.5**ages) @ model.item_vectors()[oldest_first]
+    expected = model.item_vectors() @ (profile / np.linalg.norm(profile))
     np.testing.assert_allclose(model.score(np.array([user]))[0], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model._score_histories([oldest_first])[0], expected, rtol=1e-5, atol=1e-6)
 

@@ -252,3 +252,15 @@ def with_fusion_only(model: Pipeline) -> Pipeline:
     changed = copy.copy(model)
     changed.config, changed.reranker = replace_options(model.config, {"judge": "none"}), None
     return changed
+
+
+def test_the_service_serves_a_pipeline_run_and_leaves_out_stored_events(pipeline_run, tmp_path):
+    from pairrank.serve.events import Event, EventStore
+    from pairrank.serve.service import RankingService, Request
+
+    _, run = pipeline_run
+    service = RankingService(run, EventStore(tmp_path / "events.sqlite"))
+    before = [scored.item_id for scored in service.recommend(Request(user_id="1"), 5)]
+    service.add_events([Event("1", before[0])])
+    after = [scored.item_id for scored in service.recommend(Request(user_id="1"), 5)]
+    assert after[:4] == before[1:] and before[0] not in after  # the pipeline reads only its trained history

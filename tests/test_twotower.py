@@ -139,3 +139,17 @@ def test_a_history_sent_at_request_time_scores_like_the_known_user(fitted, cold_
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-5)
     short, _ = model.recommend_histories([histories[0][-2:]], 10)  # a new user with two items
     assert not set(short[0]) & set(histories[0][-2:]) and (short[0] >= 0).all()
+
+
+def test_an_item_added_by_text_scores_as_the_catalogue_item_with_that_text(fitted, cold_data):
+    model, _ = fitted
+    cold = cold_data.items.index(cold_data.split.candidates)[:5]  # no id part: placed by text alone, as a new item
+    texts = [cold_data.item_text[i] for i in cold]
+    np.testing.assert_allclose(model.new_item_vectors(texts), model.item_vectors()[cold], rtol=1e-4, atol=1e-5)
+    histories = [model.user_history(0), model.user_history(3)[-2:]]
+    np.testing.assert_allclose(
+        model.history_vectors(histories) @ model.item_vectors().T,
+        model.score_histories(histories),
+        rtol=1e-4,
+        atol=1e-5,
+    )

@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},
     {"experiments"},
     {"api"},
+    {"serve"},
     {"cli"},
     {"pairrank", "__main__"},
 ]

@@ -470,6 +470,118 @@ def demo(
     reasons = why.groupby("item_id")["because_title"].apply("; ".join).to_dict()
     title = f"top-5 for user {user}, and the history items each leans on most"
     results_console.print(_recs_table(recs, title, reasons))
+    results_console.print(
+        f"\nServe it, with live feedback and the demo page:\n  pairrank serve --run {run.shown_run}\n"
+        f"then open http://127.0.0.1:8000/ (user {user}, or search items to build a history)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def serve(
+    run: Annotated[
+        Path, typer.Option(help="Run folder to serve (from pairrank train), or a registry (pairrank registry).")
+    ],
+    db: Annotated[
+        str, typer.Option(help="Event store: a SQLite file path, or a database URL (postgresql://...).")
+    ] = "pairrank-events.sqlite",
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(help="API key for write endpoints (repeatable; also PAIRRANK_API_KEYS, comma-separated)."),
+    ] = None,
+    protect_reads: Annotated[bool, typer.Option(help="Require an API key on read endpoints too.")] = False,
+) -> None:
+    """Serve a run over HTTP: recommend, rank, events (live feedback) and items; OpenAPI schema at /openapi.json."""
+    import uvicorn
+
+    from pairrank.serve.app import create_app
+    from pairrank.serve.auth import ApiKeys
+    from pairrank.serve.events import EventStore
+    from pairrank.serve.served import ServedModel
+
+    with user_errors():
+        keys = ApiKeys.from_options(api_key or [])
+        if protect_reads and not keys.enabled:
+            raise ConfigError("--protect-reads needs at least one --api-key (or PAIRRANK_API_KEYS)")
+        served = ServedModel.open(run, EventStore(db))
+    if not keys.enabled:
+        console.print("[yellow]warning:[/yellow] no API keys: anyone who can reach the port can post events")
+    service = served.service
+    console.print(f"serving {service.model.name} ({service.version}) on http://{host}:{port}/ (events: {db})")
+    uvicorn.run(create_app(served, keys, protect_reads=protect_reads), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def retrain(
+    run: Annotated[Path, typer.Option(help="The served run folder.")],
+    db: Annotated[str, typer.Option(help="The event store it served with (SQLite path or database URL).")],
+    out: Annotated[Path, typer.Option(help="Run folder to write the new version to.")],
+    split: Annotated[
+        Path | None, typer.Option(help="Split to fit on (default: the one the run's run.json names).")
+    ] = None,
+) -> None:
+    """Fit the run's model again with the stored feedback and the items added while serving; add the result
+    to a registry with 'pairrank registry add' to serve it."""
+    from pairrank.serve.events import EventStore
+    from pairrank.serve.retrain import retrain as fold_in
+
+    with user_errors():
+        done = fold_in(run, EventStore(db), out, split)
+    console.print(
+        f"retrained in {done.train_seconds:.1f} s: {done.events} stored events learned from "
+        f"({done.skipped_events} on unknown items skipped), {done.added_items} added items; wrote {done.out}",
+        soft_wrap=True,
+    )
+
+
+registry_app = typer.Typer(help="Model versions for pairrank serve: add runs, switch the served one.")
+app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("add")
+def registry_add(
+    registry: Annotated[Path, typer.Option(help="Registry folder (created if missing).")],
+    run: Annotated[Path, typer.Option(help="Run folder to add (from pairrank train).")],
+    version: Annotated[str, typer.Option(help="Name of the new version.")],
+    activate: Annotated[bool, typer.Option(help="Serve it at once.")] = False,
+) -> None:
+    """Copy a run into the registry as a new version."""
+    from pairrank.serve.registry import ModelRegistry
+
+    with user_errors():
+        models = ModelRegistry(registry)
+        path = models.add(run, version)
+        if activate or len(models.versions()) == 1:
+            models.activate(version)
+    console.print(f"added {path}" + (" (served now)" if models.current() == version else ""))
+
+
+@registry_app.command("activate")
+def registry_activate(
+    registry: Annotated[Path, typer.Option(help="Registry folder.")],
+    version: Annotated[str, typer.Option(help="Version to serve.")],
+) -> None:
+    """Switch the served version; every pairrank serve over this registry reloads within a second."""
+    from pairrank.serve.registry import ModelRegistry
+
+    with user_errors():
+        ModelRegistry(registry).activate(version)
+    console.print(f"serving {version}")
+
+
+@registry_app.command("list")
+def registry_list(registry: Annotated[Path, typer.Option(help="Registry folder.")]) -> None:
+    """The versions, the served one marked with *."""
+    from pairrank.serve.registry import ModelRegistry
+
+    with user_errors():
+        models = ModelRegistry(registry)
+        current = models.current()
+        for name in models.versions():
+            results_console.print(f"{'*' if name == current else ' '} {name}")
 
 
 if __name__ == "__main__":

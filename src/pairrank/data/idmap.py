@@ -19,6 +19,7 @@ class IdMap:
     def __init__(self, ids: Sequence[str] | np.ndarray | pd.Series):
         values = pd.Series(np.asarray(ids, dtype=object)).astype(str)
         self._index = pd.Index(values.unique(), dtype=object)
+        self._ids = self._index.to_numpy(dtype=object, copy=True)  # read on every lookup: made once
 
     @classmethod
     def from_values(cls, *columns: Sequence[str] | np.ndarray | pd.Series) -> IdMap:
@@ -30,7 +31,7 @@ class IdMap:
 
     @property
     def ids(self) -> np.ndarray:
-        return self._index.to_numpy(dtype=object)
+        return self._ids
 
     def index(self, values: Iterable[str], *, missing: Literal["error", "ignore"] = "error") -> np.ndarray:
         """Dense indices of `values`; unknown ids raise KeyError (`"error"`) or map to -1 (`"ignore"`)."""
@@ -39,6 +40,13 @@ class IdMap:
             unknown = np.asarray(values, dtype=object)[idx < 0][:3]
             raise KeyError(f"unknown ids: {', '.join(map(str, unknown))}")
         return idx.astype(np.int64)
+
+    def position(self, value: str) -> int:
+        """The dense index of one id, or -1 if unknown (a hash lookup: for one id at request time)."""
+        try:
+            return int(self._index.get_loc(str(value)))
+        except KeyError:
+            return -1
 
     def id_of(self, indices: np.ndarray) -> np.ndarray:
         return self.ids[np.asarray(indices)]

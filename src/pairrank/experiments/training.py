@@ -49,7 +49,7 @@ def train_model(
     """
     trainer = trainer or Trainer()
     started = time.perf_counter()
-    info: dict[str, Any] = {"model": name, "final": final}
+    info: dict[str, Any] = {"model": name, "final": final, "split": str(Path(data.split.path).resolve())}
     model = new_model(name, config, trainer.phase("select"))
     if model.uses_validation or not final:
         model.fit(data.train(), data.valid())

@@ -37,6 +37,7 @@ class Recommender(ABC):
     supports_cold_items: ClassVar[bool] = False
     scores_histories: ClassVar[bool] = False  # implements `_score_histories` (recommend_histories)
     uses_validation: ClassVar[bool] = False  # early-stops or tunes on `valid` in fit()
+    adds_items: ClassVar[bool] = False  # scores items added after training by their text (`new_item_vectors`)
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None or isinstance(config, dict):
@@ -140,12 +141,31 @@ class Recommender(ABC):
 
         return self._rank(len(histories), k, score_batch, candidates, batch_size)
 
+    def score_histories(self, histories: list[np.ndarray], items: np.ndarray | None = None) -> np.ndarray:
+        """Scores of `items` (all items if None) for each history (item indices, oldest first)."""
+        self._check_fitted()
+        scores = self._score_histories([np.asarray(h, dtype=np.int64) for h in histories])
+        return scores if items is None else scores[:, np.asarray(items, dtype=np.int64)]
+
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
         """Scores [len(histories), n_items] (float32) for histories of item indices, oldest first."""
         raise ConfigError(
             f"{self.name} cannot recommend for a history given at request time: it scores only the users it was "
             "trained on"
         )
+
+    # -- items added after training (cold start without retraining) --------
+    def new_item_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), d] vectors for items known only by their text, in the space of `history_vectors`: a
+        history's score for such an item is the inner product of the two."""
+        raise ConfigError(self._no_new_items())
+
+    def history_vectors(self, histories: list[np.ndarray]) -> np.ndarray:
+        """[len(histories), d] vectors of histories (item indices, oldest first), against `new_item_vectors`."""
+        raise ConfigError(self._no_new_items())
+
+    def _no_new_items(self) -> str:
+        return f"{self.name} cannot score items added after training; text models can (twotower, textknn)"
 
     def _rank(
         self,

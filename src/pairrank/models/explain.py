@@ -59,7 +59,7 @@ def occlusion_support(model: Recommender, history: np.ndarray, items: np.ndarray
     `MAX_EXPLAINED_HISTORY`, oldest first) is taken out of the whole history."""
     considered = range(max(0, len(history) - MAX_EXPLAINED_HISTORY), len(history))
     without = [np.delete(history, position) for position in considered]
-    scores = model._score_histories([history, *without])[:, items]
+    scores = model.score_histories([history, *without], items)
     return scores[0] - scores[1:]
 
 

@@ -13,6 +13,8 @@ serves a moving average of the weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -195,6 +197,7 @@ class TwoTowerRanker(NetworkRecommender):
     Config = TwoTowerConfig
     supports_cold_items = True
     scores_histories = True
+    adds_items = True
 
     def __init__(self, config: Any = None, **options: Any):
         super().__init__(config, **options)
@@ -238,12 +241,36 @@ class TwoTowerRanker(NetworkRecommender):
 
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
         """A history sent at request time goes through the user tower like a known user's."""
+        return self._score_sequences(self._padded(histories))
+
+    def _padded(self, histories: list[np.ndarray]) -> np.ndarray:
+        """Histories as the user tower reads them: the latest `max_history` items, left-padded."""
         length = self.sequences.shape[1]
         sequences = np.full((len(histories), length), self.net.items.padding, dtype=np.int64)
         for row, history in enumerate(histories):
             latest = history[-length:]
             sequences[row, length - len(latest) :] = latest
-        return self._score_sequences(sequences)
+        return sequences
+
+    def history_vectors(self, histories: list[np.ndarray]) -> np.ndarray:
+        return self._sequence_vectors(self._padded(histories), None)
+
+    @torch.no_grad()
+    def new_item_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The item tower's text path alone (a new item has no id vector), as for items never seen in training."""
+        if not self.config.use_text:
+            raise ConfigError("twotower with use_text = false cannot place an item by its text")
+        text = torch.from_numpy(self._new_item_encoder.encode(list(texts)))
+        self.net.eval()
+        vectors = self.net.items.text_mlp(text.to(self.net.items.text.device))
+        if self.net.cosine:
+            vectors = F.normalize(vectors, dim=-1) / self.net.temperature
+        return vectors.cpu().numpy()
+
+    @cached_property
+    def _new_item_encoder(self) -> EmbeddingCache:
+        """The encoder the catalogue was embedded with, loaded once."""
+        return EmbeddingCache(make_encoder(self.config.encoder_backend, self.config.encoder))
 
     def _score_sequences(self, sequences: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
         """Scores [n, n_items] for left-padded item sequences [n, max_history] (of known `users`, if given)."""

@@ -121,7 +121,7 @@ class Pipeline(Recommender):
     def _describe(self, train: Dataset) -> None:
         """Item statistics and each user's latest items, as the features read them."""
         textknn = self.retrievers.get("textknn")
-        vectors = getattr(textknn, "item_vectors", None)
+        vectors = textknn.item_vectors() if textknn is not None else None
         if vectors is None:
             vectors = EmbeddingCache(make_encoder("torch", DEFAULT_MODEL)).encode(train.item_text, show_progress=True)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,1 @@
+"""The HTTP ranking service (FastAPI): recommend, rank, events and items over a trained run."""
