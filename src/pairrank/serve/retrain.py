@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pairrank.data.item_text import ATTRIBUTE_COLUMNS, ATTRIBUTE_JOIN
+from pairrank.data.item_text import ATTRIBUTE_COLUMNS
 from pairrank.data.schema import ITEM, TIMESTAMP, USER
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
@@ -87,7 +87,7 @@ def _with_added(items: pd.DataFrame, added: list[ItemRevision]) -> pd.DataFrame:
         {
             ITEM: [r.item_id for r in new],
             "title": [r.title for r in new],
-            attribute_column: [r.attributes.replace(ATTRIBUTE_JOIN, "|") for r in new],
+            attribute_column: [r.attributes for r in new],  # "|"-joined, as catalogue columns are
         }
     )
     if any(r.description for r in new):
