@@ -1,27 +1,36 @@
 """The LLM judge re-ranking the top 20 of an input model's test recommendations, beside the input order.
 
     .venv/bin/python benchmarks/llm_judge.py [--dataset ml-latest-small] [--input ease] [--users 200]
-        [--variants zero-shot-listwise,zero-shot,sliding,heap,allpairs,listwise] [--config FILE] [--out FILE]
+        [--variants zero-shot-listwise,zero-shot,sliding,heap,allpairs,listwise,server]
+        [--sample-variants server] [--sample-users 50] [--config FILE] [--out FILE]
 
 On the `loo` split of the pipeline benchmark, the input model (refit on train+valid; its test
 recommendations are kept in runs/bench-rerank-DATASET/, as rerank.py keeps them) ranks for `--users`
 seeded test users, and each variant re-ranks their top 20 exactly as `pairrank rerank` does:
 `zero-shot-listwise` and `zero-shot` (the list-wise judge, and the pair-wise one with one sliding pass,
 without fine-tuning), the fine-tuned pair-wise judge (one LoRA run) with the `sliding` window (one pass),
-`heap` top-10 or `allpairs`, and the fine-tuned `listwise` judge (one prompt per user). Each variant ranks
-by the judge alone, then blended with the input order as `pairrank rerank` does (the blend chosen on
-validation users for that aggregation). Variants run in the order given, each judge trained when first
-needed, and the results are written after each. Reports NDCG@10 and Recall@10, a paired test of each
-against the input order, the judge's prompts and seconds per user, and each fine-tuning's time. `--config`
-adds `llm-judge` options to every judge trained.
+`heap` top-10 or `allpairs`, the fine-tuned `listwise` judge (one prompt per user), and `server` (the
+zero-shot pair-wise judge asking llama.cpp's server, started here on loopback with the same GGUF; its calls
+and tokens are counted). Variants named in `--sample-variants` (the costly ones) re-rank only the first
+`--sample-users` of the users, tested against the input order on those users. Each variant ranks by the
+judge alone, then blended with the input order as `pairrank rerank` does (the blend chosen on validation
+users for that aggregation). Variants run in the order given, each judge trained when first needed, and the
+results are written after each. Reports NDCG@10 and Recall@10, a paired test of each against the input
+order, the judge's prompts and seconds per user, and each fine-tuning's time. `--config` adds `llm-judge`
+options to every judge trained.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +56,7 @@ JUDGES = {
     "zero-shot list-wise": {"finetune": False, "mode": "listwise"},
     "pair-wise": {},
     "list-wise": {"mode": "listwise"},
+    "server": {"finetune": False},  # and the server's address, once it has started
 }
 VARIANTS = {  # key: (label, judge, aggregation options)
     "zero-shot-listwise": ("zero-shot, list-wise", "zero-shot list-wise", {}),
@@ -55,7 +65,25 @@ VARIANTS = {  # key: (label, judge, aggregation options)
     "heap": ("fine-tuned, heap top-10", "pair-wise", {"aggregation": "heap", "settle": 10}),
     "allpairs": ("fine-tuned, all pairs", "pair-wise", {"aggregation": "allpairs"}),
     "listwise": ("fine-tuned, list-wise", "list-wise", {}),
+    "server": (
+        "zero-shot through llama.cpp's server, sliding (1 pass)",
+        "server",
+        {"aggregation": "sliding", "settle": 1},
+    ),
 }
+
+
+@dataclass
+class Bench:
+    """The split, the input's recommendations and users, and the results written after each variant."""
+
+    args: argparse.Namespace
+    data: SplitData
+    split_dir: Path
+    write: Callable[[dict[str, Any]], None]
+    results: dict[str, Any]
+    per_user: dict[str, pd.DataFrame] = field(default_factory=dict)
+    judges: dict[str, LLMRanker] = field(default_factory=dict)
 
 
 def run(args: argparse.Namespace, write: Callable[[dict[str, Any]], None]) -> None:
@@ -68,44 +96,106 @@ def run(args: argparse.Namespace, write: Callable[[dict[str, Any]], None]) -> No
     recs, _ = input_recs(data, args.input, kept)
     users = np.random.default_rng(0).choice(pd.unique(data.split.test[USER].astype(str)), args.users, replace=False)
     recs = recs[recs[USER].astype(str).isin(users)].reset_index(drop=True)
-    rows, per_user = {}, {}
-    rows[args.input], per_user[args.input] = scored(data, recs, users)
-    results: dict[str, Any] = {"users": len(users), "rows": rows, "judges": {}, "cost": {}, "paired": {}}
-    judges: dict[str, LLMRanker] = {}
+    results: dict[str, Any] = {"users": len(users), "rows": {}, "judges": {}, "cost": {}, "paired": {}}
+    bench = Bench(args, data, split_dir, write, results)
+    score_input(bench, args.input, recs, users)
+    sampled = args.sample_variants.split(",") if args.sample_variants else []
+    few = users[: args.sample_users]
+    few_recs = recs[recs[USER].astype(str).isin(few)].reset_index(drop=True)
     for key in args.variants.split(","):
-        label, name, options = VARIANTS[key]
-        if name not in judges:
-            started = time.perf_counter()
-            judges[name] = LLMRanker({**read_config(args.config), **JUDGES[name], "top": TOP})
-            judges[name].fit(data.train(), data.valid())
-            results["judges"][name] = judges[name].report | {"fit_seconds": round(time.perf_counter() - started)}
-            print(f"{name}: trained in {time.perf_counter() - started:.0f} s", flush=True)
-        ranker, trained = judges[name], judges[name].reranker
-        aggregation, settle = options.get("aggregation", trained.aggregation), options.get("settle", trained.settle)
-        fitted = trained.mode == "listwise" or (aggregation, settle) == (trained.aggregation, trained.settle)
-        ranker.reranker = LLMReranker(
-            trained.judge,
-            mode=trained.mode,
-            aggregation=aggregation,
-            settle=settle,
-            top=TOP,
-            finetuned=trained.finetuned,
-            alpha=trained.alpha,
+        if key not in sampled:
+            rerank_with(bench, key, recs, users, args.input)
+            continue
+        baseline = f"{args.input} on the first {len(few)} of these users"
+        score_input(bench, baseline, few_recs, few)
+        with ExitStack() as stack:
+            if key == "server":
+                address = stack.enter_context(llm_server())
+                JUDGES["server"]["server"] = {"base_url": f"{address}/v1", "api_key_env": None}
+            rerank_with(bench, key, few_recs, few, baseline)
+
+
+def score_input(bench: Bench, label: str, recs: pd.DataFrame, users: np.ndarray) -> None:
+    bench.results["rows"][label], bench.per_user[label] = scored(bench.data, recs, users)
+
+
+def rerank_with(bench: Bench, key: str, recs: pd.DataFrame, users: np.ndarray, baseline: str) -> None:
+    """Re-rank `recs` with one variant (training its judge if no earlier variant did), alone and blended; each row
+    is tested against `baseline`, the input order on the same users."""
+    label, name, options = VARIANTS[key]
+    data, results = bench.data, bench.results
+    if name not in bench.judges:
+        bench.judges[name] = trained_judge(bench, name)
+        results["judges"][name] = dict(bench.judges[name].report)
+    ranker, trained = bench.judges[name], bench.judges[name].reranker
+    aggregation, settle = options.get("aggregation", trained.aggregation), options.get("settle", trained.settle)
+    fitted = trained.mode == "listwise" or (aggregation, settle) == (trained.aggregation, trained.settle)
+    ranker.reranker = LLMReranker(
+        trained.judge,
+        mode=trained.mode,
+        aggregation=aggregation,
+        settle=settle,
+        top=TOP,
+        finetuned=trained.finetuned,
+        alpha=trained.alpha,
+    )
+    if not fitted:  # the blend chosen at fitting was for another aggregation
+        ranker.choose_blend(data.valid())
+    alpha, blends = ranker.reranker.alpha, {f"{label}, judge alone": 1.0}
+    if 0.0 < alpha < 1.0:  # at 0 the blend is the input order
+        blends[f"{label}, blended with the input order (alpha {alpha:.1f})"] = alpha
+    remember_verdicts(ranker.reranker)
+    counters = getattr(trained.judge, "counters", None)  # a server judge's calls and tokens
+    if counters:
+        results["judges"][name]["valid_counters"] = dict(counters)
+        counters.update(dict.fromkeys(counters, 0))
+    for row, used in blends.items():
+        ranker.reranker.alpha = used
+        reranked, timing = rerank_frame(ranker.reranker, data, recs, top=TOP, path=bench.split_dir)
+        if counters:
+            timing |= {f"server_{counter}_per_user": value / len(users) for counter, value in counters.items()}
+        results["rows"][row], bench.per_user[row] = scored(data, reranked, users)
+        results["cost"][row] = results["cost"].get(f"{label}, judge alone", timing)  # the blend re-uses them
+        results["paired"][row] = paired_test(bench.per_user[row], bench.per_user[baseline], "ndcg@10").__dict__
+        print(
+            f"{row}: ndcg@10 {results['rows'][row]['ndcg@10']:.4f}, {timing['seconds_per_user']:.1f} s per user",
+            flush=True,
         )
-        if not fitted:  # the blend chosen at fitting was for another aggregation
-            ranker.choose_blend(data.valid())
-        alpha, blends = ranker.reranker.alpha, {f"{label}, judge alone": 1.0}
-        if alpha < 1.0:
-            blends[f"{label}, blended with the input order (alpha {alpha:.1f})"] = alpha
-        remember_verdicts(ranker.reranker)
-        for row, used in blends.items():
-            ranker.reranker.alpha = used
-            reranked, timing = rerank_frame(ranker.reranker, data, recs, top=TOP, path=split_dir)
-            rows[row], per_user[row] = scored(data, reranked, users)
-            results["cost"][row] = results["cost"].get(f"{label}, judge alone", timing)  # the blend re-uses them
-            results["paired"][row] = paired_test(per_user[row], per_user[args.input], "ndcg@10").__dict__
-            print(f"{row}: ndcg@10 {rows[row]['ndcg@10']:.4f}, {timing['seconds_per_user']:.1f} s per user", flush=True)
-            write(results)
+        bench.write(results)
+
+
+def trained_judge(bench: Bench, name: str) -> LLMRanker:
+    """The judge `name`, trained on the split, or read back from runs/bench-llm-judge-DATASET/judges/ where an
+    earlier run kept one with the same options (a server judge, which has nothing to train, is not kept)."""
+    options = {**read_config(bench.args.config), **JUDGES[name], "top": TOP}
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+    kept = ROOT / "runs" / f"bench-llm-judge-{bench.args.dataset}" / "judges" / f"{name.replace(' ', '-')}-{digest}"
+    if name != "server" and (kept / "config.json").exists():
+        print(f"{name}: read back from {kept}", flush=True)
+        return LLMRanker.load(kept)
+    started = time.perf_counter()
+    judge = LLMRanker(options).fit(bench.data.train(), bench.data.valid())
+    judge.report["fit_seconds"] = round(time.perf_counter() - started)
+    print(f"{name}: trained in {judge.report['fit_seconds']} s", flush=True)
+    if name != "server":
+        judge.save(kept)
+    return judge
+
+
+@contextmanager
+def llm_server() -> Iterator[str]:
+    """llama.cpp's server (tools/llm_server.py) with the default GGUF on loopback, stopped on leaving."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "llm_server.py")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        address = process.stdout.readline().strip()
+        if not address.startswith("http://127.0.0.1:"):
+            raise SystemExit("llama.cpp's server did not start (is xllamacpp installed? make install does it)")
+        yield address
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def remember_verdicts(reranker: LLMReranker) -> None:
@@ -141,6 +231,14 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
             + (f"{cost['calls_per_user']:.1f} | {cost['seconds_per_user']:.2f} |" if cost else "- | - |")
         )
     lines.append("")
+    for label, cost in results["cost"].items():
+        if "server_calls_per_user" in cost and label.endswith("judge alone"):
+            lines.append(
+                f"- {label}: per user {cost['server_calls_per_user']:.1f} server calls "
+                f"({cost['server_cached_per_user']:.1f} answered from the verdict cache), "
+                f"{cost['server_prompt_tokens_per_user']:.0f} prompt tokens, "
+                f"{cost['server_completion_tokens_per_user']:.1f} completion tokens."
+            )
     for name, report in results["judges"].items():
         tuned = (
             f"{report['pairs']} training examples, fine-tuning {report['finetune_seconds']} s, mean loss per epoch "
@@ -149,8 +247,13 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
             else "no fine-tuning"
         )
         valid = report["valid_ndcg@10"]
+        load = f"model load {report['load_seconds']} s; " if "load_seconds" in report else ""
+        unblended = " (the input order itself: no blended row)" if report["alpha"] == 0 else ""
+        if "valid_counters" in report:
+            calls = report["valid_counters"]
+            tuned += f"; {calls['calls']} server calls and {calls['prompt_tokens']} prompt tokens on validation users"
         lines.append(
-            f"- {name} judge: model load {report['load_seconds']} s; {tuned}; blend alpha {report['alpha']:.1f} chosen "
+            f"- {name} judge: {load}{tuned}; blend alpha {report['alpha']:.1f}{unblended} chosen "
             f"on {report['valid_users']} validation users whose item is in the top {TOP} (NDCG@10 input "
             f"{valid['input']:.4f}, judge alone {valid['judge']:.4f}, blend {valid['blend']:.4f}); fit "
             f"{report['fit_seconds']} s."
@@ -164,6 +267,8 @@ def main() -> None:
     parser.add_argument("--input", default="ease")
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--sample-variants", default="server", help="variants run on the first --sample-users only")
+    parser.add_argument("--sample-users", type=int, default=50)
     parser.add_argument("--config", type=Path, default=None, help="a TOML/JSON file of llm-judge options")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -174,6 +279,11 @@ def main() -> None:
     command = (
         f".venv/bin/python benchmarks/llm_judge.py --dataset {args.dataset} --input {args.input} "
         f"--users {args.users} --variants {args.variants}"
+        + (
+            f" --sample-variants {args.sample_variants} --sample-users {args.sample_users}"
+            if args.sample_variants
+            else ""
+        )
         + (f" --config {args.config}" if args.config else "")
         + (f" --out {args.out}" if args.out else "")
     )

@@ -142,6 +142,8 @@ def test_any_local_hugging_face_folder_loads(tiny_folder):
     tiny = LLMJudge(CausalLM.load(tiny_folder), TITLES)
     verdicts = tiny.prefer(tiny.history_text([0, 1]), [(3, 4), (4, 3)])
     assert verdicts.shape == (2,) and ((verdicts > 0) & (verdicts < 1)).all()
+    with pytest.raises(ConfigError, match="lora_modules.*c_attn"):  # GPT-2's name: this Llama has none
+        add_adapters(tiny.lm, LoraOptions(target_modules=("c_attn",)))
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +244,8 @@ def test_llm_judge_options_are_checked_before_any_model_loads():
         LLMRanker({"aggregation": "borda"})
     with pytest.raises(ConfigError, match="at most 20"):
         LLMRanker({"mode": "listwise", "top": 30})
+    with pytest.raises(ConfigError, match="lora_modules is empty"):
+        LLMRanker({"lora_modules": []})
 
 
 def test_lora_fine_tuning_moves_verdicts_toward_the_positives_and_adapters_reload(judge, tmp_path):

@@ -1,7 +1,7 @@
 """Pair-wise LoRA fine-tuning of the LLM judge, and its adapters as safetensors.
 
 A model this small, zero-shot, mostly votes for a position. Fine-tuning adds
-LoRA adapters (`peft`) to the attention projections and trains them on
+LoRA adapters (`peft`) to every projection and trains them on
 (history, positive next item, hard negative) pairs asked in both orders: the
 answer must be " A" when the positive is A and " B" when it is B (a logistic,
 RankNet-style loss over the two answer logits), so position bias is trained
@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch.nn.functional import cross_entropy, softplus
 
-from pairrank.errors import DataError
+from pairrank.errors import ConfigError, DataError
 from pairrank.judges.causal_lm import CausalLM
+from pairrank.judges.llm_config import LORA_MODULES
 from pairrank.judges.llm_judge import LLMJudge
 from pairrank.judges.training import Pairs, TrainingOptions, fit_pairs
 
@@ -32,7 +33,7 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 class LoraOptions:
     rank: int = 8
     alpha: int = 16
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    target_modules: tuple[str, ...] = LORA_MODULES
 
 
 def add_adapters(lm: CausalLM, options: LoraOptions) -> None:
@@ -42,7 +43,10 @@ def add_adapters(lm: CausalLM, options: LoraOptions) -> None:
     config = LoraConfig(
         r=options.rank, lora_alpha=options.alpha, target_modules=list(options.target_modules), lora_dropout=0.0
     )
-    lm.model = get_peft_model(lm.model, config)
+    try:
+        lm.model = get_peft_model(lm.model, config)
+    except ValueError as error:  # peft names the modules it could not find
+        raise ConfigError(f"lora_modules {list(options.target_modules)}: {error}") from None
 
 
 def train_llm_judge(judge: LLMJudge, pairs: Pairs, options: TrainingOptions) -> list[float]:
