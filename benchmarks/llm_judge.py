@@ -275,15 +275,12 @@ def main() -> None:
     unknown = sorted(set(args.variants.split(",")) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    sampled = set(args.sample_variants.split(",")) & set(args.variants.split(",")) if args.sample_variants else set()
     out = args.out or ROOT / "benchmarks" / "results" / f"llm_judge-{args.dataset}.md"
     command = (
         f".venv/bin/python benchmarks/llm_judge.py --dataset {args.dataset} --input {args.input} "
         f"--users {args.users} --variants {args.variants}"
-        + (
-            f" --sample-variants {args.sample_variants} --sample-users {args.sample_users}"
-            if args.sample_variants
-            else ""
-        )
+        + (f" --sample-variants {args.sample_variants} --sample-users {args.sample_users}" if sampled else "")
         + (f" --config {args.config}" if args.config else "")
         + (f" --out {args.out}" if args.out else "")
     )
