@@ -14,7 +14,7 @@ from pairrank.models.config import Trial, config_from_dict, model_options
 from pairrank.models.registry import model_class
 
 # Every projection of a Llama-style block: with adapters on q and v alone, SmolLM2-135M's pair-wise loss stayed at
-# ln 2 (a coin); on all seven it learns (see README, "The LLM pair-wise judge").
+# ln 2 (a coin); on all seven it moves, if slightly (see README, "The LLM pair-wise judge").
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
