@@ -56,7 +56,7 @@ JUDGES = {
     "zero-shot list-wise": {"finetune": False, "mode": "listwise"},
     "pair-wise": {},
     "list-wise": {"mode": "listwise"},
-    "server": {"finetune": False},  # and the server's address, once it has started
+    "server": {"finetune": False},  # and the server's address, once it has started (Bench.server_url)
 }
 VARIANTS = {  # key: (label, judge, aggregation options)
     "zero-shot-listwise": ("zero-shot, list-wise", "zero-shot list-wise", {}),
@@ -84,6 +84,7 @@ class Bench:
     results: dict[str, Any]
     per_user: dict[str, pd.DataFrame] = field(default_factory=dict)
     judges: dict[str, LLMRanker] = field(default_factory=dict)
+    server_url: str | None = None  # llama.cpp's server, while the server variant runs
 
 
 def run(args: argparse.Namespace, write: Callable[[dict[str, Any]], None]) -> None:
@@ -110,8 +111,7 @@ def run(args: argparse.Namespace, write: Callable[[dict[str, Any]], None]) -> No
         score_input(bench, baseline, few_recs, few)
         with ExitStack() as stack:
             if key == "server":
-                address = stack.enter_context(llm_server())
-                JUDGES["server"]["server"] = {"base_url": f"{address}/v1", "api_key_env": None}
+                bench.server_url = stack.enter_context(llm_server()) + "/v1"
             rerank_with(bench, key, few_recs, few, baseline)
 
 
@@ -168,6 +168,8 @@ def trained_judge(bench: Bench, name: str) -> LLMRanker:
     """The judge `name`, trained on the split, or read back from runs/bench-llm-judge-DATASET/judges/ where an
     earlier run kept one with the same options (a server judge, which has nothing to train, is not kept)."""
     options = {**read_config(bench.args.config), **JUDGES[name], "top": TOP}
+    if name == "server":
+        options["server"] = {"base_url": bench.server_url, "api_key_env": None}
     digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
     kept = ROOT / "runs" / f"bench-llm-judge-{bench.args.dataset}" / "judges" / f"{name.replace(' ', '-')}-{digest}"
     if name != "server" and (kept / "config.json").exists():
