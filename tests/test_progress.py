@@ -5,15 +5,22 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from rich.console import Console
 
 from pairrank import progress
 
 
-def test_a_log_gets_plain_lines_for_start_each_description_periodic_counts_and_the_end(monkeypatch):
-    log = io.StringIO()
-    monkeypatch.setattr(progress, "console", Console(file=log, force_terminal=False, width=200))
+@pytest.fixture
+def log(monkeypatch) -> io.StringIO:
+    """What progress prints, as a log (not a terminal) would get it."""
+    written = io.StringIO()
+    monkeypatch.setattr(progress, "console", Console(file=written, force_terminal=False, width=200))
     monkeypatch.delenv("PAIRRANK_QUIET", raising=False)
+    return written
+
+
+def test_a_log_gets_plain_lines_for_start_each_description_periodic_counts_and_the_end(log, monkeypatch):
     monkeypatch.setattr(progress, "PLAIN_EVERY_SECONDS", 3600.0)  # no periodic line during the epochs
     with progress.progress_bar("twotower", total=3) as bar:
         for epoch in (1, 2, 3):
@@ -47,3 +54,15 @@ def test_quiet_prints_nothing(monkeypatch):
         bar.advance()
         bar.describe("y")
     assert log.getvalue() == ""
+
+
+def test_an_epoch_counted_with_its_result_gives_one_line_that_names_that_epoch(log, monkeypatch):
+    monkeypatch.setattr(progress, "PLAIN_EVERY_SECONDS", 0.0)  # a periodic line is always due
+    with progress.progress_bar("twotower", total=2) as bar:
+        for epoch in (1, 2):
+            bar.advance(description=f"twotower: epoch {epoch} valid ndcg@10 0.0{epoch}00")
+    assert [line.split(" (")[0] for line in log.getvalue().splitlines()] == [
+        "twotower: 0/2",
+        "twotower: epoch 1 valid ndcg@10 0.0100: 1/2",
+        "twotower: epoch 2 valid ndcg@10 0.0200: 2/2",
+    ]  # never an epoch's count beside the previous epoch's result

@@ -26,9 +26,10 @@ class Bar:
     def __init__(self, progress: Progress | None = None, task: int | None = None):
         self._progress, self._task = progress, task
 
-    def advance(self, steps: float = 1) -> None:
+    def advance(self, steps: float = 1, description: str | None = None) -> None:
+        """Count `steps` more; a `description` given with them (an epoch's result, say) replaces the old one."""
         if self._progress is not None:
-            self._progress.advance(self._task, steps)
+            self._progress.update(self._task, advance=steps, description=description)
 
     def describe(self, text: str) -> None:
         if self._progress is not None:
@@ -44,9 +45,13 @@ class PlainBar(Bar):
         self.started = self.last_line = time.monotonic()
         self.last_said: tuple[str, str] | None = None
 
-    def advance(self, steps: float = 1) -> None:
+    def advance(self, steps: float = 1, description: str | None = None) -> None:
+        """Count on; a line when the description changes with the count, or when the last line is old."""
         self.done += steps
-        if time.monotonic() - self.last_line >= PLAIN_EVERY_SECONDS:
+        changed = description is not None and description != self.description
+        if description is not None:
+            self.description = description
+        if changed or time.monotonic() - self.last_line >= PLAIN_EVERY_SECONDS:
             self.line()
 
     def describe(self, text: str) -> None:

@@ -155,9 +155,8 @@ def tune_model(
         )
 
         def advance(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            bar.advance()
-            if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
-                bar.describe(f"tuning {name}: best {METRIC} {study.best_value:.4f}")
+            completed = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+            bar.advance(description=f"tuning {name}: best {METRIC} {study.best_value:.4f}" if completed else None)
 
         study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[advance])
     if objective.error is not None:

@@ -152,15 +152,16 @@ def _fit(task: TrainingTask, schedule: Schedule, validate: bool, trainer: Traine
             network.eval()
             _check_finite(network, epoch, description)
             last = epoch
-            bar.advance()
             stop = False
             if validate:
                 with _averaged(network, average):
                     score = broadcast_float(task.validate() if world.is_main else 0.0, world, device)
                     stop = stopping.update(epoch, score, lambda: copy.deepcopy(network.state_dict()))
-                bar.describe(f"{description}: epoch {epoch} valid ndcg@10 {score:.4f}")
+                bar.advance(description=f"{description}: epoch {epoch} valid ndcg@10 {score:.4f}")
                 if trainer.on_epoch is not None:
                     trainer.on_epoch(epoch, score)
+            else:
+                bar.advance()
             finished = stop or epoch == schedule.epochs
             if trainer.checkpoints is not None and world.is_main:
                 save_checkpoint(
