@@ -48,10 +48,9 @@ class PlainBar(Bar):
     def advance(self, steps: float = 1, description: str | None = None) -> None:
         """Count on; a line when the description changes with the count, or when the last line is old."""
         self.done += steps
-        changed = description is not None and description != self.description
-        if description is not None:
-            self.description = description
-        if changed or time.monotonic() - self.last_line >= PLAIN_EVERY_SECONDS:
+        if description is not None and description != self.description:
+            self.describe(description)
+        elif time.monotonic() - self.last_line >= PLAIN_EVERY_SECONDS:
             self.line()
 
     def describe(self, text: str) -> None:
