@@ -81,6 +81,8 @@ def main() -> None:
         f".venv/bin/python benchmarks/fusion_features.py --datasets {args.datasets} --protocol {args.protocol} "
         f"--seeds {args.seeds}"
     )
+    if args.out != parser.get_default("out"):
+        command += f" --out {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
     top = header(
         "Fusion feature groups, cross-validated on validation users",
         command,
