@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from dev_datasets import DATASETS
-from results_text import header
+from results_text import header, out_option
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split
@@ -81,8 +81,7 @@ def main() -> None:
         f".venv/bin/python benchmarks/fusion_features.py --datasets {args.datasets} --protocol {args.protocol} "
         f"--seeds {args.seeds}"
     )
-    if args.out != parser.get_default("out"):
-        command += f" --out {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
+    command += out_option(args.out, parser.get_default("out"), ROOT)
     top = header(
         "Fusion feature groups, cross-validated on validation users",
         command,

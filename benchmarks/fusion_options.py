@@ -20,7 +20,7 @@ from typing import Any
 
 from dev_datasets import DATASETS, VARIANTS, load
 from pipeline import score
-from results_text import header, paired_text
+from results_text import header, out_option, paired_text
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
@@ -70,7 +70,7 @@ def main() -> None:
         print(f"{label}: ndcg@10 {metrics['ndcg@10']:.4f} ({rows[-1][2]:.3f}x EASE)", flush=True)
     command = (
         f".venv/bin/python benchmarks/fusion_options.py --dataset {args.dataset} --variant {args.variant} "
-        f"--protocol {args.protocol}" + (f" --out {args.out}" if args.out else "")
+        f"--protocol {args.protocol}" + out_option(args.out, None, ROOT)
     )
     notes = (
         f"Test NDCG@10, full ranking, every retriever refit on train+valid. The pipeline as fitted: "

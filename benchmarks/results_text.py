@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from machine import describe
 
@@ -27,3 +28,10 @@ def paired_text(test: PairedTest | dict) -> str:
         f"{test.mean_difference:+.4f}, {test.level:.0%} CI [{test.ci_low:+.4f}, {test.ci_high:+.4f}], "
         f"p (randomisation) {test.p_randomisation:.3g}, {test.n_users} users"
     )
+
+
+def out_option(out: Path | None, default: Path | None, root: Path) -> str:
+    """` --out PATH` for a command line when `out` is not the script's default (relative to `root` when inside it)."""
+    if out is None or out == default:
+        return ""
+    return f" --out {out.relative_to(root) if out.is_relative_to(root) else out}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dev_datasets import DATASETS, load
 from pipeline import score
-from results_text import header, paired_text
+from results_text import header, out_option, paired_text
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
@@ -66,8 +66,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "user_tower.md")
     args = parser.parse_args()
     command = f".venv/bin/python benchmarks/user_tower.py --datasets {args.datasets} --protocol {args.protocol}"
-    if args.out != parser.get_default("out"):
-        command += f" --out {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
+    command += out_option(args.out, parser.get_default("out"), ROOT)
     top = header(
         "TwoTower user tower on order-less histories",
         command,
