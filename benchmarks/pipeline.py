@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dev_datasets import DATASETS, load
-from results_text import header, paired_text
+from results_text import header, out_option, paired_text
 
 from pairrank.data.schema import ITEM, USER, RawDataset
 from pairrank.data.split_data import SplitData
@@ -255,11 +255,12 @@ def main() -> None:
     args = parser.parse_args()
     name = args.dataset + ("" if args.variant == "full" else "-orderless")
     work = ROOT / "runs" / f"bench-pipeline-{name}"
-    out = args.out or ROOT / "benchmarks" / "results" / f"pipeline-{name}.md"
+    default_out = ROOT / "benchmarks" / "results" / f"pipeline-{name}.md"
+    out = args.out or default_out
     command = f".venv/bin/python benchmarks/pipeline.py --dataset {args.dataset} --variant {args.variant} " + (
         f"--protocols {args.protocols}"
         + (f" --config {args.config}" if args.config else "")
-        + (f" --out {args.out}" if args.out else "")
+        + out_option(args.out, default_out, ROOT)
     )
     raw = load(args.dataset, args.variant)
     options = read_config(args.config)

@@ -39,14 +39,14 @@ CLAIM_PEERS = ["ease", "bprmf", "itemknn", "implicit-bpr", "implicit-als"]  # th
 COLD_MODELS = ["mostpop", "textknn", "twotower"]
 SEEDS = (1, 2, 3)  # besides the default 42 of the side-by-side run
 METRICS = ("ndcg@10", "recall@10", "map@10", "mrr@10", "ndcg@20", "recall@20", "coverage@10")
-ABLATIONS = {  # the default: text+id, sampled softmax, uniform negatives, GRU user tower, weight average
-    "default (text+id, softmax, uniform, gru, ema 0.98)": {},
+ABLATIONS = {  # the default: text+id, sampled softmax, popularity negatives, GRU user tower, weight average
+    "default (text+id, softmax, popularity, gru, ema 0.98)": {},
     "no weight average (ema_decay 0)": {"ema_decay": 0.0},
     "text only (no item ids)": {"use_item_id": False},
     "id only (no text)": {"use_text": False},
     "loss: bpr (1 negative)": {"loss": "bpr", "num_negatives": 1},
     "loss: bpr (256 negatives)": {"loss": "bpr"},
-    "negatives: popularity": {"negatives": "popularity"},
+    "negatives: uniform": {"negatives": "uniform"},
     "negatives: hard": {"negatives": "hard"},
     "user tower: attention": {"user_tower": "attention"},
     "user tower: hybrid (attention + running mean)": {"user_tower": "hybrid"},

@@ -1,13 +1,13 @@
-"""TwoTower's negatives side by side: uniform (the default) against popularity-weighted sampling.
+"""TwoTower's negatives side by side: uniform against popularity-weighted sampling (the default since this run).
 
     .venv/bin/python benchmarks/twotower_negatives.py [--datasets ml-latest-small,amazon-scientific]
-        [--protocols loo,temporal80,cold_items]
+        [--protocols loo,temporal80,cold_items] [--out FILE]
 
 The exploration in results/twotower.md found popularity negatives ahead on ml-latest-small (most of all on
 new items); this reruns the choice on both development datasets, on the pipeline benchmark's splits, with
 everything else at its default (early-stopped on valid, refit on train+valid), and a paired test of
-popularity against uniform. It decides TwoTower's `negatives` default. Writes
-benchmarks/results/twotower_negatives.md.
+popularity against uniform. It decided TwoTower's `negatives` default. Writes
+benchmarks/results/twotower_negatives.md unless --out names another file.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dev_datasets import DATASETS, load
 from pipeline import score
-from results_text import header, paired_text
+from results_text import header, out_option, paired_text
 
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
@@ -65,6 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     command = (
         f".venv/bin/python benchmarks/twotower_negatives.py --datasets {args.datasets} --protocols {args.protocols}"
+        + out_option(args.out, parser.get_default("out"), ROOT)
     )
     top = header(
         "TwoTower negatives: uniform against popularity",

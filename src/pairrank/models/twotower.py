@@ -61,7 +61,9 @@ class TwoTowerConfig:
     temperature: PositiveFloat = 0.1
     loss: LossName = "softmax"  # softmax (sampled softmax) | bpr | ranknet | hinge
     logq: bool = True  # softmax: correct sampled logits by log(K q(j)) so they estimate the full softmax
-    negatives: NegativeKind = "uniform"  # uniform | popularity | in_batch | hard | all
+    # popularity | uniform | in_batch | hard | all; popularity tied or beat uniform on each of six splits of the two
+    # development datasets (benchmarks/results/twotower_negatives*.md)
+    negatives: NegativeKind = "popularity"
     num_negatives: PositiveInt = 256  # per history window (in_batch and all ignore it)
     margin: PositiveFloat = 1.0  # hinge
     sigma: PositiveFloat = 1.0  # ranknet
