@@ -16,11 +16,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from dev_datasets import DATASETS
+from dev_datasets import DATASETS, load
 from results_text import header, out_option
 
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split
+from pairrank.data.split_io import Split, make_split
 from pairrank.pipeline.features import feature_names
 from pairrank.pipeline.fusion import Fusion
 from pairrank.pipeline.model import Pipeline
@@ -43,9 +43,9 @@ def cross_validated(features, labels, sizes, names, keep, options, seeds) -> lis
 
 
 def run(dataset: str, protocol: str, seeds: range) -> list[str]:
-    split_dir = ROOT / "runs" / f"bench-pipeline-{dataset}" / f"split-{protocol}"
+    split_dir = ROOT / "runs" / f"bench-pipeline-{dataset}" / f"split-{protocol}"  # the pipeline benchmark's split
     if not (split_dir / "split.json").exists():
-        raise SystemExit(f"no split at {split_dir}: run benchmarks/pipeline.py --dataset {dataset} first")
+        make_split(load(dataset), protocol, split_dir)
     data = SplitData.from_split(Split.read(split_dir))
     pipeline = Pipeline({"fusion": False}).fit(data.train(), data.valid())
     pipeline.config = Pipeline().config  # the default fusion, on the fitted retrievers
