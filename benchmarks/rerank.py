@@ -6,7 +6,8 @@
 
 Trains one `duo` run (its mono and duo judges learn on train, their blend with the input order is chosen
 on validation users; EASE refit on train+valid) and re-ranks the test recommendations of each input model
-(refit on train+valid) exactly as `pairrank rerank` does: mono over the top 50, duo over mono's top 10.
+(refit on train+valid) exactly as `pairrank rerank` does: mono over the top 50, duo over mono's top 10
+(the judge's `top` and `duo_top`).
 Reports NDCG@10 and friends for the input order, + mono, + duo, a paired test of each against the input,
 and the re-ranking seconds per user. `--users` re-ranks a seeded sample of test users (all by default).
 `--judge` re-uses a trained `duo` run instead of training one. Each input model's test recommendations
@@ -75,10 +76,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report = json.loads((judge_dir / "judge_report.json").read_text())
         judge_seconds = json.loads((judge_dir / "run.json").read_text())["train_seconds"]
     judge = load_judge(judge_dir, data, args.backend)
+    judge_config = json.loads((judge_dir / "run.json").read_text())["config"]
     users = pd.unique(data.split.test[USER].astype(str))
     if args.users:
         users = np.random.default_rng(0).choice(users, min(args.users, len(users)), replace=False)
-    results: dict[str, Any] = {"judge": report, "judge_train_s": judge_seconds, "backend": args.backend, "inputs": {}}
+    results: dict[str, Any] = {
+        "judge": report,
+        "judge_train_s": judge_seconds,
+        "backend": args.backend,
+        "top": judge_config["top"],
+        "duo_top": judge_config["duo_top"],
+        "inputs": {},
+    }
     for name in args.inputs.split(","):
         recs, train_seconds = input_recs(data, name, work / f"recs-{name}-{args.protocol}.parquet")
         recs = recs[recs[USER].astype(str).isin(users)].reset_index(drop=True)
@@ -116,7 +125,7 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
         f"duo {report['duo_seconds']} s "
         f"of fine-tuning; whole run {results['judge_train_s']:.0f} s. Blend weights (1 = judge alone): mono "
         f"{report['mono_alpha']}, duo {report['duo_alpha']}. Validation NDCG@10 among {report['valid_users']} users "
-        f"whose item is in EASE's top 50: input {report['mono_valid_ndcg@10']['input']:.4f}, mono alone "
+        f"whose item is in EASE's top {results['top']}: input {report['mono_valid_ndcg@10']['input']:.4f}, mono alone "
         f"{report['mono_valid_ndcg@10']['judge']:.4f}, blend {report['mono_valid_ndcg@10']['blend']:.4f}.",
     ]
     for name, result in results["inputs"].items():
@@ -139,7 +148,8 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
         s = result["rerank_s_per_user"]
         lines += [
             "",
-            f"Re-ranking per user: mono (top 50) {1000 * s['mono']:.0f} ms, mono + duo {1000 * s['duo']:.0f} ms.",
+            f"Re-ranking per user: mono (top {results['top']}) {1000 * s['mono']:.0f} ms, mono + duo (top "
+            f"{results['duo_top']}) {1000 * s['duo']:.0f} ms.",
         ]
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """The pipeline's fusion refit under other options on the same labelled rows, beside EASE.
 
-    .venv/bin/python benchmarks/fusion_options.py [--dataset ml-latest-small] [--variant orderless]
+    .venv/bin/python benchmarks/fusion_settings.py [--dataset ml-latest-small] [--variant orderless]
         [--protocol temporal80] [--out FILE]
 
 Fits the default pipeline once (as `benchmarks/pipeline.py` does: fusion learned on held-out labels,
@@ -69,7 +69,7 @@ def main() -> None:
         rows.append((label, metrics["ndcg@10"], metrics["ndcg@10"] / ease["ndcg@10"], report, paired_text(test)))
         print(f"{label}: ndcg@10 {metrics['ndcg@10']:.4f} ({rows[-1][2]:.3f}x EASE)", flush=True)
     command = (
-        f".venv/bin/python benchmarks/fusion_options.py --dataset {args.dataset} --variant {args.variant} "
+        f".venv/bin/python benchmarks/fusion_settings.py --dataset {args.dataset} --variant {args.variant} "
         f"--protocol {args.protocol}" + out_option(args.out, None, ROOT)
     )
     notes = (
@@ -78,7 +78,7 @@ def main() -> None:
         f"({len(sizes)} labelled users, {int((labels > 0).sum())} relevant candidates) with the options named."
     )
     lines = [
-        *header(f"Fusion options on {name} ({args.protocol})", command, notes),
+        *header(f"Fusion settings on {name} ({args.protocol})", command, notes),
         "",
         "| fusion | ndcg@10 | / EASE | trees | cross-validated NDCG@10 | vs EASE: difference [95% CI], p |",
         "|---|---|---|---|---|---|",
@@ -90,7 +90,7 @@ def main() -> None:
         "The cross-validated NDCG@10 is among each labelled user's relevant candidates and the sampled negatives,",
         "so it is comparable only between rows with the same `negatives`.",
     ]
-    out = args.out or ROOT / "benchmarks" / "results" / f"fusion_options-{name}-{args.protocol}.md"
+    out = args.out or ROOT / "benchmarks" / "results" / f"fusion_settings-{name}-{args.protocol}.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 
