@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         judge_dir = args.judge
         report = json.loads((judge_dir / "judge_report.json").read_text())
-        judge_seconds = json.loads((judge_dir / "run.json").read_text())["train_seconds"]
+        info = json.loads((judge_dir / "run.json").read_text())
+        judge_seconds = info["train_seconds"]
     judge = load_judge(judge_dir, data, args.backend)
-    judge_config = json.loads((judge_dir / "run.json").read_text())["config"]
     users = pd.unique(data.split.test[USER].astype(str))
     if args.users:
         users = np.random.default_rng(0).choice(users, min(args.users, len(users)), replace=False)
@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "judge": report,
         "judge_train_s": judge_seconds,
         "backend": args.backend,
-        "top": judge_config["top"],
-        "duo_top": judge_config["duo_top"],
+        "top": info["config"]["top"],
+        "duo_top": info["config"]["duo_top"],
         "inputs": {},
     }
     for name in args.inputs.split(","):

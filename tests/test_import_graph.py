@@ -68,8 +68,7 @@ def test_no_benchmark_script_shadows_a_module_a_dependency_imports_by_bare_name(
     """A script's folder is first on sys.path, so a script named like a bare-imported module breaks that import."""
     import onnxruntime.transformers  # puts its own folder on sys.path and imports its modules by bare name
 
-    bare_folders = [Path(onnxruntime.transformers.__file__).parent]
-    taken = {path.stem for folder in bare_folders for path in folder.glob("*.py")}
+    taken = {path.stem for path in Path(onnxruntime.transformers.__file__).parent.glob("*.py")}
     taken |= set(sys.stdlib_module_names)
     scripts = {path.stem for path in (ROOT / "benchmarks").glob("*.py")}
     assert not scripts & taken, f"rename these benchmarks/ scripts: {sorted(scripts & taken)}"
