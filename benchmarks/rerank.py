@@ -126,7 +126,13 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
         f"of fine-tuning; whole run {results['judge_train_s']:.0f} s. Blend weights (1 = judge alone): mono "
         f"{report['mono_alpha']}, duo {report['duo_alpha']}. Validation NDCG@10 among {report['valid_users']} users "
         f"whose item is in EASE's top {results['top']}: input {report['mono_valid_ndcg@10']['input']:.4f}, mono alone "
-        f"{report['mono_valid_ndcg@10']['judge']:.4f}, blend {report['mono_valid_ndcg@10']['blend']:.4f}.",
+        f"{report['mono_valid_ndcg@10']['judge']:.4f}, blend {report['mono_valid_ndcg@10']['blend']:.4f}."
+        + (
+            f" Mono learned the verdicts of the LLM judge `{report['teacher']}` on its training pairs (distillation;"
+            f" the teacher's verdicts took {report['teacher_seconds']} s); duo learned from the pairs themselves."
+            if "teacher" in report
+            else ""
+        ),
     ]
     for name, result in results["inputs"].items():
         lines += [

@@ -146,6 +146,21 @@ def test_any_local_hugging_face_folder_loads(tiny_folder):
         add_adapters(tiny.lm, LoraOptions(target_modules=("c_attn",)))
 
 
+def test_adapters_start_from_their_seed(tiny_folder):
+    """The same seed gives the same initial adapters whatever the global random state, so that a fine-tuning
+    repeats; another seed gives others."""
+
+    def initial_adapters(seed: int) -> dict[str, torch.Tensor]:
+        lm = CausalLM.load(tiny_folder)
+        torch.rand(7)  # moves the global random state between the two loads
+        add_adapters(lm, LoraOptions(target_modules=("q_proj", "v_proj"), seed=seed))
+        return {name: value.clone() for name, value in lm.model.named_parameters() if "lora_A" in name}
+
+    first, again, other = initial_adapters(1), initial_adapters(1), initial_adapters(2)
+    assert first and all(torch.equal(first[name], again[name]) for name in first)
+    assert not all(torch.equal(first[name], other[name]) for name in first)
+
+
 @pytest.fixture(scope="module")
 def llm_run(tiny_folder, loo_data, tmp_path_factory):
     """An llm-judge run (the tiny model, LoRA on 8 pairs, all pairs of EASE's top 6), refit on train+valid."""

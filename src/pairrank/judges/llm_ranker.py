@@ -87,7 +87,8 @@ class LLMRanker(JudgedRanker):
     def _finetune(self, judge: LLMJudge, train: Dataset) -> None:
         """LoRA adapters on the judge, trained on pairs (or lists) from the train sequences."""
         config = self.config
-        add_adapters(judge.lm, LoraOptions(config.lora_rank, config.lora_alpha, tuple(config.lora_modules)))
+        lora = LoraOptions(config.lora_rank, config.lora_alpha, tuple(config.lora_modules), config.seed)
+        add_adapters(judge.lm, lora)
         listwise = config.mode == "listwise"
         pairs = sample_pairs(
             train,

@@ -34,12 +34,14 @@ class LoraOptions:
     rank: int = 8
     alpha: int = 16
     target_modules: tuple[str, ...] = LORA_MODULES
+    seed: int = 42  # the adapters' random initialisation: the same seed, the same fine-tuning
 
 
 def add_adapters(lm: CausalLM, options: LoraOptions) -> None:
-    """Wrap the model with fresh LoRA adapters; only they train."""
+    """Wrap the model with fresh LoRA adapters, initialised from `options.seed`; only they train."""
     from peft import LoraConfig, get_peft_model
 
+    torch.manual_seed(options.seed)
     config = LoraConfig(
         r=options.rank, lora_alpha=options.alpha, target_modules=list(options.target_modules), lora_dropout=0.0
     )
