@@ -41,7 +41,8 @@ from pairrank.pipeline.retrieve import VectorModel
 from pairrank.pipeline.vector_index import recall_against_exact
 
 ROOT = Path(__file__).resolve().parents[1]
-OTHERS = ["mostpop", "bprmf", "implicit-als", "implicit-bpr", "lightfm"]  # single models outside the pipeline
+# single models outside the pipeline
+OTHERS = ["mostpop", "bprmf", "implicit-als", "implicit-bpr", "lightfm", "sasrec"]
 METRICS = ("ndcg@10", "recall@10", "map@10", "ndcg@20", "recall@20", "coverage@10")
 K = 100
 MMR_LAMBDAS = (1.0, 0.9, 0.7, 0.5)

@@ -44,6 +44,7 @@ ENTRIES = (
     ModelEntry("bprmf", "pairrank.models.bprmf:BPRMF", baseline=True),
     ModelEntry("textknn", "pairrank.models.textknn:TextKNN", baseline=True),
     ModelEntry("twotower", "pairrank.models.twotower:TwoTowerRanker"),
+    ModelEntry("sasrec", "pairrank.models.sasrec:SASRec"),
     ModelEntry("mono", "pairrank.judges.ranker:MonoRanker"),
     ModelEntry("duo", "pairrank.judges.ranker:DuoRanker"),
     ModelEntry("llm-judge", "pairrank.judges.llm_ranker:LLMRanker"),

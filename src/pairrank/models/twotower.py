@@ -150,7 +150,7 @@ class TwoTowerTask(TrainingTask):
     """Next-item windows, sampled negatives and a ranking loss for the shared loop."""
 
     def __init__(self, model: TwoTowerRanker, train: Dataset, valid: Dataset | None):
-        cfg = model.config
+        cfg = model.tower
         self.model, self.valid, self.network = model, valid, model.net
         self.pad = train.n_items
         self.windows, self.owners = train.windows(cfg.max_history, self.pad)
@@ -206,11 +206,16 @@ class TwoTowerRanker(NetworkRecommender):
         self.net: TwoTowerNetwork | None = None
         self.sequences: np.ndarray | None = None  # each known user's latest items, what scoring reads
 
+    @property
+    def tower(self) -> TwoTowerConfig:
+        """The network's options (a model built on this one, such as SASRec, derives them from its own)."""
+        return self.config
+
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
-        if self.config.user_tower == "auto":  # the saved config names the tower chosen
+        if self.tower.user_tower == "auto":  # the saved config names the tower chosen
             ordered = train.timestamps is not None
             self.config = replace_options(self.config, {"user_tower": "gru" if ordered else "pooling"})
-        cfg = self.config
+        cfg = self.tower
         torch.manual_seed(cfg.seed)
         self.net = TwoTowerNetwork(cfg, torch.from_numpy(self._text_vectors(train)), train.n_users)
         self.net.items.has_id[: train.n_items] = torch.from_numpy(train.item_popularity > 0)
@@ -226,11 +231,11 @@ class TwoTowerRanker(NetworkRecommender):
         return TwoTowerTask(self, train, valid)
 
     def _text_vectors(self, train: Dataset) -> np.ndarray:
-        if not self.config.use_text:
+        if not self.tower.use_text:
             return np.zeros((train.n_items, 1), dtype=np.float32)
         if train.item_text is None or not any(train.item_text):
             raise ConfigError("twotower with use_text needs item text: the split's items.csv has no text columns")
-        encoder = make_encoder(self.config.encoder_backend, self.config.encoder)
+        encoder = make_encoder(self.tower.encoder_backend, self.tower.encoder)
         return EmbeddingCache(encoder).encode(train.item_text, show_progress=True)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -260,7 +265,7 @@ class TwoTowerRanker(NetworkRecommender):
     @torch.no_grad()
     def new_item_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """The item tower's text path alone (a new item has no id vector), as for items never seen in training."""
-        if not self.config.use_text:
+        if not self.tower.use_text:
             raise ConfigError("twotower with use_text = false cannot place an item by its text")
         text = torch.from_numpy(self._new_item_encoder.encode(list(texts)))
         self.net.eval()
@@ -272,7 +277,7 @@ class TwoTowerRanker(NetworkRecommender):
     @cached_property
     def _new_item_encoder(self) -> EmbeddingCache:
         """The encoder the catalogue was embedded with, loaded once."""
-        return EmbeddingCache(make_encoder(self.config.encoder_backend, self.config.encoder))
+        return EmbeddingCache(make_encoder(self.tower.encoder_backend, self.tower.encoder))
 
     def _score_sequences(self, sequences: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
         """Scores [n, n_items] for left-padded item sequences [n, max_history] (of known `users`, if given)."""
@@ -295,7 +300,7 @@ class TwoTowerRanker(NetworkRecommender):
     def _sequence_vectors(self, sequences: np.ndarray, users: np.ndarray | None) -> np.ndarray:
         self.net.eval()
         device = self.net.items.text.device
-        vectors = [np.zeros((0, self.config.dim), dtype=np.float32)]
+        vectors = [np.zeros((0, self.tower.dim), dtype=np.float32)]
         for start in range(0, len(sequences), SCORE_BATCH):
             rows = slice(start, start + SCORE_BATCH)
             batch_users = None if users is None else torch.from_numpy(users[rows]).to(device)
@@ -309,7 +314,7 @@ class TwoTowerRanker(NetworkRecommender):
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         text = torch.from_numpy(state["net.items.text"][:-1])
-        self.net = TwoTowerNetwork(self.config, text, len(self.users))
+        self.net = TwoTowerNetwork(self.tower, text, len(self.users))
         self.net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")})
         self.net.eval()
         self.sequences = state["sequences"]
