@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/llm_judge.py [--dataset ml-latest-small] [--input ease] [--users 200]
         [--variants zero-shot-listwise,zero-shot,sliding,heap,allpairs,listwise,server]
-        [--sample-variants server] [--sample-users 50] [--config FILE] [--out FILE]
+        [--sample-variants server] [--sample-users 50] [--blend-users N] [--config FILE] [--out FILE]
 
 On the `loo` split of the pipeline benchmark, the input model (refit on train+valid; its test
 recommendations are kept in runs/bench-rerank-DATASET/, as rerank.py keeps them) ranks for `--users`
@@ -14,15 +14,17 @@ zero-shot pair-wise judge asking llama.cpp's server, started here on loopback wi
 and tokens are counted). Variants named in `--sample-variants` (the costly ones) re-rank only the first
 `--sample-users` of the users, tested against the input order on those users. Each variant ranks by the
 judge alone, then blended with the input order as `pairrank rerank` does (the blend chosen on validation
-users for that aggregation). Variants run in the order given, each judge trained when first needed, and the
-results are written after each. Reports NDCG@10 and Recall@10, a paired test of each against the input
-order, the judge's prompts and seconds per user, and each fine-tuning's time. `--config` adds `llm-judge`
-options to every judge trained.
+users for that aggregation; `--blend-users` caps those users where a variant re-chooses the blend of a judge
+trained with another aggregation, as all pairs asks 380 prompts a user). Variants run in the order given,
+each judge trained when first needed, and the results are written after each. Reports NDCG@10 and
+Recall@10, a paired test of each against the input order, the judge's prompts and seconds per user, and
+each fine-tuning's time. `--config` adds `llm-judge` options to every judge trained.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -140,7 +142,11 @@ def rerank_with(bench: Bench, key: str, recs: pd.DataFrame, users: np.ndarray, b
         alpha=trained.alpha,
     )
     if not fitted:  # the blend chosen at fitting was for another aggregation
+        if bench.args.blend_users:
+            ranker.config = dataclasses.replace(ranker.config, valid_users=bench.args.blend_users)
         ranker.choose_blend(data.valid())
+        chosen = {option: ranker.report[option] for option in ("valid_users", "alpha", "valid_ndcg@10")}
+        results.setdefault("reblends", {})[label] = chosen
     alpha, blends = ranker.reranker.alpha, {f"{label}, judge alone": 1.0}
     if 0.0 < alpha < 1.0:  # at 0 the blend is the input order
         blends[f"{label}, blended with the input order (alpha {alpha:.1f})"] = alpha
@@ -241,6 +247,13 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
                 f"{cost['server_prompt_tokens_per_user']:.0f} prompt tokens, "
                 f"{cost['server_completion_tokens_per_user']:.1f} completion tokens."
             )
+    for label, chosen in results.get("reblends", {}).items():
+        valid = chosen["valid_ndcg@10"]
+        lines.append(
+            f"- {label}: the blend, re-chosen for this aggregation, alpha {chosen['alpha']:.1f} on "
+            f"{chosen['valid_users']} validation users (NDCG@10 input {valid['input']:.4f}, judge alone "
+            f"{valid['judge']:.4f}, blend {valid['blend']:.4f})."
+        )
     for name, report in results["judges"].items():
         tuned = (
             f"{report['pairs']} training examples, fine-tuning {report['finetune_seconds']} s, mean loss per epoch "
@@ -271,6 +284,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--sample-variants", default="server", help="variants run on the first --sample-users only")
     parser.add_argument("--sample-users", type=int, default=50)
+    parser.add_argument(
+        "--blend-users", type=int, default=None, help="validation users when a variant re-chooses its judge's blend"
+    )
     parser.add_argument("--config", type=Path, default=None, help="a TOML/JSON file of llm-judge options")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -283,6 +299,7 @@ def main() -> None:
         f".venv/bin/python benchmarks/llm_judge.py --dataset {args.dataset} --input {args.input} "
         f"--users {args.users} --variants {args.variants}"
         + (f" --sample-variants {args.sample_variants} --sample-users {args.sample_users}" if sampled else "")
+        + (f" --blend-users {args.blend_users}" if args.blend_users else "")
         + (f" --config {args.config}" if args.config else "")
         + (f" --out {args.out}" if args.out else "")
     )

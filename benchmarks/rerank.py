@@ -179,6 +179,7 @@ def main() -> None:
         + (f" --judge {args.judge}" if args.judge else "")
         + f" --backend {args.backend}"
         + (f" --users {args.users}" if args.users else "")
+        + (f" --out {args.out}" if args.out else "")
     )
     results = run(args)
     (ROOT / "runs" / f"bench-rerank-{args.dataset}" / f"results-{args.protocol}.json").write_text(
