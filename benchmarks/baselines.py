@@ -26,7 +26,7 @@ from pairrank.experiments.benchmark import run_benchmark
 from pairrank.models.registry import model_names
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["mostpop", "itemknn", "ease", "bprmf", "textknn", "implicit-als", "implicit-bpr", "lightfm"]
+MODELS = ["mostpop", "itemknn", "userknn", "ease", "bprmf", "textknn", "implicit-als", "implicit-bpr", "lightfm"]
 COLD_MODELS = ["mostpop", "textknn"]  # only content models can score never-seen items
 ML_REFERENCE = {  # PROTOCOL.md, an independent implementation of the protocol
     "loo": {

@@ -42,7 +42,7 @@ from pairrank.pipeline.vector_index import recall_against_exact
 
 ROOT = Path(__file__).resolve().parents[1]
 # single models outside the pipeline
-OTHERS = ["mostpop", "bprmf", "implicit-als", "implicit-bpr", "lightfm", "sasrec"]
+OTHERS = ["mostpop", "userknn", "bprmf", "implicit-als", "implicit-bpr", "lightfm", "sasrec"]
 METRICS = ("ndcg@10", "recall@10", "map@10", "ndcg@20", "recall@20", "coverage@10")
 K = 100
 MMR_LAMBDAS = (1.0, 0.9, 0.7, 0.5)

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GRIDS: dict[str, dict[str, list]] = {
     "itemknn": {"k": [5, 10, 20, 50, 100], "shrink": [0.0, 10.0, 50.0]},
     "ease": {"l2": [50.0, 100.0, 250.0, 500.0]},
+    "userknn": {"k": [10, 20, 50, 100, 200], "shrink": [0.0, 10.0, 50.0]},
     "bprmf": {"factors": [64, 128], "lr": [0.001, 0.002, 0.005]},
     "textknn": {"decay": [0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0]},
     "implicit-als": {"factors": [64, 128], "regularization": [0.05, 1.0], "alpha": [1.0, 5.0]},

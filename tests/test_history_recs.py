@@ -15,7 +15,7 @@ from pairrank.experiments.training import train_model, write_run
 from pairrank.models.base import Recommender
 from pairrank.models.registry import model_class, model_names
 
-HISTORY_MODELS = ("mostpop", "itemknn", "ease", "textknn")
+HISTORY_MODELS = ("mostpop", "itemknn", "ease", "userknn", "textknn")
 runner = CliRunner()
 
 
@@ -99,7 +99,7 @@ def test_cli_refuses_a_model_that_scores_only_known_users_and_names_the_able_one
     known = loo_data.split.train["item_id"].astype(str).iloc[0]
     result = invoke("recommend", "--run", run, "--items", known)
     assert result.exit_code == 2
-    assert "models that can: mostpop, itemknn, ease, textknn, twotower" in " ".join(result.output.split())
+    assert "models that can: mostpop, itemknn, ease, userknn, textknn, twotower" in " ".join(result.output.split())
 
 
 def test_items_skips_unknown_ids_with_a_warning(tmp_path, ease_run, loo_data):

@@ -118,9 +118,9 @@ def test_all_pairs_with_the_llm_asks_both_orders_of_each_pair(judge):
     assert ranking.calls == 6 and sorted(ranking.order.tolist()) == [0, 1, 2]
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(lm, tmp_path_factory) -> Path:
-    """A randomly initialised one-layer Llama with SmolLM2's tokenizer, saved as a Hugging Face folder."""
+def save_tiny_llama(lm: CausalLM, folder: Path, blocks: int = 1) -> Path:
+    """A randomly initialised Llama of `blocks` tiny blocks with SmolLM2's tokenizer, saved as a Hugging Face
+    folder."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
@@ -128,14 +128,18 @@ def tiny_folder(lm, tmp_path_factory) -> Path:
         vocab_size=len(lm.tokenizer),
         hidden_size=32,
         intermediate_size=64,
-        num_hidden_layers=1,
+        num_hidden_layers=blocks,
         num_attention_heads=2,
         num_key_value_heads=1,
     )
-    folder = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(folder)
     lm.tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(lm, tmp_path_factory) -> Path:
+    return save_tiny_llama(lm, tmp_path_factory.mktemp("tiny-llama"))
 
 
 def test_any_local_hugging_face_folder_loads(tiny_folder):
@@ -159,6 +163,22 @@ def test_adapters_start_from_their_seed(tiny_folder):
     first, again, other = initial_adapters(1), initial_adapters(1), initial_adapters(2)
     assert first and all(torch.equal(first[name], again[name]) for name in first)
     assert not all(torch.equal(first[name], other[name]) for name in first)
+
+
+def test_adapters_on_the_last_blocks_only_train_there_and_reload(lm, tmp_path):
+    folder = save_tiny_llama(lm, tmp_path / "three", blocks=3)
+    three = CausalLM.load(folder)
+    with pytest.raises(ConfigError, match="lora_blocks = 4, but the model has 3 transformer blocks"):
+        add_adapters(three, LoraOptions(last_blocks=4))
+    add_adapters(three, LoraOptions(last_blocks=1))
+    trainable = [name for name, value in three.model.named_parameters() if value.requires_grad]
+    assert trainable and all(".layers.2." in name for name in trainable)
+    assert len(trainable) == 2 * len(LoraOptions().target_modules)  # A and B of each projection
+    save_adapters(three, tmp_path / "adapters")
+    again = CausalLM.load(folder)
+    load_adapters(again, tmp_path / "adapters")
+    reloaded = {name for name, _ in again.model.named_parameters() if "lora_" in name}
+    assert reloaded == set(trainable)
 
 
 @pytest.fixture(scope="module")

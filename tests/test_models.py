@@ -15,6 +15,7 @@ from pairrank.models.base import Recommender, top_k
 from pairrank.models.ease import EASE
 from pairrank.models.itemknn import ItemKNN
 from pairrank.models.registry import baseline_names, load_model, model_class
+from pairrank.models.userknn import UserKNN
 from pairrank.train.checkpoint import load_checkpoint
 from pairrank.train.loop import Trainer
 
@@ -92,6 +93,31 @@ def test_ease_has_zero_diagonal_and_itemknn_keeps_k_neighbours(loo_data):
     knn = ItemKNN(k=5).fit(train)
     assert np.diff(knn.similarity.tocsc().indptr).max() <= 5  # k neighbours per candidate
     assert (knn.similarity.diagonal() == 0).all()
+
+
+def test_userknn_sums_the_similarities_of_the_k_nearest_other_users(loo_data, monkeypatch):
+    import pairrank.models.userknn as userknn_module
+
+    train = loo_data.train()
+    model = UserKNN(k=7, shrink=5.0).fit(train)
+    x = train.matrix.toarray().astype(np.float64)
+    norms = np.linalg.norm(x, axis=1)
+    users = np.array([0, 3, 11])
+    whole = model.score(users)
+    monkeypatch.setattr(userknn_module, "SIMILARITY_ENTRIES", 2 * len(model.norms))  # two rows at a time
+    np.testing.assert_array_equal(model.score(users), whole)
+    for user, scores in zip(users, whole):
+        similarity = x @ x[user] / (norms * norms[user] + 5.0)
+        similarity[user] = -np.inf  # never its own neighbour
+        nearest = np.argsort(-similarity, kind="stable")[:7]
+        np.testing.assert_allclose(scores, similarity[nearest] @ x[nearest], rtol=1e-4, atol=1e-5)
+    # a history given now is a new user: every training user, this one included, may be a neighbour
+    history = model.user_history(3)
+    given = model.score_histories([history])[0]
+    own = model.score(np.array([3]))[0]
+    assert not np.allclose(given, own)
+    unseen = np.setdiff1d(np.arange(train.n_items), history)
+    assert np.corrcoef(given[unseen], own[unseen])[0, 1] > 0.9
 
 
 def test_bprmf_learns_beyond_its_random_start(loo_data):

@@ -120,7 +120,14 @@ def test_a_folder_of_another_model_is_refused_by_a_model_class(ease_run):
 
 @pytest.mark.parametrize(
     "name, options",
-    [("ease", {}), ("itemknn", {}), ("textknn", {}), ("bprmf", {"epochs": 1}), ("twotower", TINY_TWOTOWER)],
+    [
+        ("ease", {}),
+        ("itemknn", {}),
+        ("userknn", {}),
+        ("textknn", {}),
+        ("bprmf", {"epochs": 1}),
+        ("twotower", TINY_TWOTOWER),
+    ],
 )
 def test_loading_a_model_folder_never_unpickles(loo_data, tmp_path, monkeypatch, name, options):
     model, info = train_model(loo_data, name, options)

@@ -87,7 +87,9 @@ class LLMRanker(JudgedRanker):
     def _finetune(self, judge: LLMJudge, train: Dataset) -> None:
         """LoRA adapters on the judge, trained on pairs (or lists) from the train sequences."""
         config = self.config
-        lora = LoraOptions(config.lora_rank, config.lora_alpha, tuple(config.lora_modules), config.seed)
+        lora = LoraOptions(
+            config.lora_rank, config.lora_alpha, tuple(config.lora_modules), config.seed, config.lora_blocks
+        )
         add_adapters(judge.lm, lora)
         listwise = config.mode == "listwise"
         pairs = sample_pairs(

@@ -35,6 +35,7 @@ class LoraOptions:
     alpha: int = 16
     target_modules: tuple[str, ...] = LORA_MODULES
     seed: int = 42  # the adapters' random initialisation: the same seed, the same fine-tuning
+    last_blocks: int | None = None  # adapters in the last N transformer blocks only; None: every block
 
 
 def add_adapters(lm: CausalLM, options: LoraOptions) -> None:
@@ -42,8 +43,18 @@ def add_adapters(lm: CausalLM, options: LoraOptions) -> None:
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(options.seed)
+    blocks = None
+    if options.last_blocks is not None:
+        total = lm.model.config.num_hidden_layers
+        if options.last_blocks > total:
+            raise ConfigError(f"lora_blocks = {options.last_blocks}, but the model has {total} transformer blocks")
+        blocks = list(range(total - options.last_blocks, total))
     config = LoraConfig(
-        r=options.rank, lora_alpha=options.alpha, target_modules=list(options.target_modules), lora_dropout=0.0
+        r=options.rank,
+        lora_alpha=options.alpha,
+        target_modules=list(options.target_modules),
+        lora_dropout=0.0,
+        layers_to_transform=blocks,
     )
     try:
         lm.model = get_peft_model(lm.model, config)

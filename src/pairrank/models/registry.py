@@ -41,6 +41,7 @@ ENTRIES = (
     ModelEntry("mostpop", "pairrank.models.mostpop:MostPop", baseline=True),
     ModelEntry("itemknn", "pairrank.models.itemknn:ItemKNN", baseline=True),
     ModelEntry("ease", "pairrank.models.ease:EASE", baseline=True),
+    ModelEntry("userknn", "pairrank.models.userknn:UserKNN", baseline=True),
     ModelEntry("bprmf", "pairrank.models.bprmf:BPRMF", baseline=True),
     ModelEntry("textknn", "pairrank.models.textknn:TextKNN", baseline=True),
     ModelEntry("twotower", "pairrank.models.twotower:TwoTowerRanker"),
