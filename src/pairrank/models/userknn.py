@@ -40,10 +40,10 @@ class UserKNN(Recommender):
 
     def __init__(self, config: Any = None, **overrides: Any):
         super().__init__(config, **overrides)
-        self.norms: np.ndarray | None = None  # each training user's vector length
+        self.norms: np.ndarray | None = None  # each training user's vector length (from the history, not saved)
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
-        self.norms = _norms(train.matrix)
+        self.norms = _norms(self.history)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self._scores(self.history[users], users)
@@ -79,10 +79,10 @@ class UserKNN(Recommender):
         return (kept @ self.history).toarray()
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"norms": self.norms}
+        return {}  # the saved training history is the whole model
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.norms = state["norms"]
+        self.norms = _norms(self.history)
 
 
 def _norms(matrix: sp.csr_matrix) -> np.ndarray:
