@@ -19,7 +19,8 @@ from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import DuoJudge, MonoJudge, blend
 from pairrank.judges.network import CrossEncoderNet
 from pairrank.judges.ranker import DuoRanker
-from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, train_mono
+from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, sample_pairs, train_mono
+from pairrank.models.itemknn import ItemKNN
 from pairrank.models.registry import load_model
 
 TINY = {"layers": 2, "max_pairs": 48, "valid_users": 12, "top": 12, "duo_top": 3, "history_items": 2}
@@ -112,6 +113,33 @@ def test_mono_learns_a_pairwise_preference_from_text(network):
     )
     assert losses[-1] < losses[0]
     assert accuracy() > max(0.85, before)
+
+
+def test_hard_negatives_come_from_the_history_before_the_positive(loo_data):
+    """Each negative is among the retriever's top for the items before its positive (as at serving time, where
+    the held-out item is not in the history), and none is an item of the user's train history."""
+    train = loo_data.dataset(loo_data.split.train)
+    retriever = ItemKNN().fit(train)
+    sequences = train.user_sequences(train.active_users())
+    pairs = sample_pairs(
+        train,
+        retriever,
+        lambda history: " ".join(map(str, history[history >= 0])),
+        history_items=max(map(len, sequences)),
+        positions=2,
+        negatives=3,
+        top=10,
+        max_pairs=10_000,
+        seed=0,
+    )
+    whole = {(tuple(full[:-cut]), full[-cut]): full for full in sequences for cut in (1, 2) if full.size > cut}
+    assert len(pairs) > 100
+    for history, positive, negative in zip(pairs.history_items, pairs.positives, pairs.negatives):
+        full = whole[tuple(history), positive]
+        later = full[history.size :]
+        top, _ = retriever.recommend_histories([history], 10 + later.size)
+        assert negative not in full
+        assert negative in top[0][~np.isin(top[0], later)][:10]
 
 
 def test_bad_judge_options_fail_before_data_is_read():

@@ -104,6 +104,14 @@ class Dataset:
         out[self.user_index[order[keep]], max_len - 1 - from_end[keep]] = self.item_index[order[keep]]
         return out
 
+    def user_sequences(self, users: np.ndarray) -> list[np.ndarray]:
+        """Each of `users`' whole history (item indices), oldest first, in the order of `sequences`."""
+        order, _ = self._newest_first()
+        grouped, items = self.user_index[order], self.item_index[order]
+        starts = np.searchsorted(grouped, users, side="left")
+        ends = np.searchsorted(grouped, users, side="right")
+        return [items[start:end][::-1] for start, end in zip(starts, ends)]
+
     def windows(self, length: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
         """Each user's whole history cut into training windows of `length` + 1 items, oldest first.
 

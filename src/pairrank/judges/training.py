@@ -3,7 +3,8 @@
 Mono learns BPR on (history, positive, hard negative) pairs: the positive
 must outscore the negative. Duo, initialised from mono's weights, reads
 (history, a, b) in both orders and learns P(a before b) with a logistic
-(RankNet) loss. Hard negatives come from the retriever's own top candidates.
+(RankNet) loss. Hard negatives come from the retriever's own top candidates for
+the history before the positive, as the judges meet candidates when they serve.
 """
 
 from __future__ import annotations
@@ -66,18 +67,18 @@ def sample_pairs(
 ) -> Pairs:
     """(history, positive, hard negative) from each user's last `positions` train items: the items before a
     positive (its latest `history_items`, as `history_text` writes them) against `negatives` items drawn from
-    the retriever's top `top` for that user; at most `max_pairs` of them (a seeded sample). `grouped` keeps each
-    positive's negatives in one row ([n, negatives], -1 padded), for list-wise training."""
+    the retriever's top `top` for the history before that positive (`retrieved_before`); at most `max_pairs` of
+    them (a seeded sample). `grouped` keeps each positive's negatives in one row ([n, negatives], -1 padded), for
+    list-wise training."""
     rng = np.random.default_rng(seed)
     sequences = train.sequences(history_items + positions, -1)
     users = train.active_users()
-    candidates, _ = retriever.recommend(users, top)
+    pools = [retrieved_before(train, retriever, users, cut, top) for cut in range(1, positions + 1)]
     histories, items, positive_items, negative_items = [], [], [], []
-    for user, pool in zip(users, candidates):
-        pool = pool[pool >= 0]
+    for row, user in enumerate(users):
         sequence = sequences[user]
         for cut in range(1, positions + 1):
-            history = sequence[: sequence.size - cut]
+            history, pool = sequence[: sequence.size - cut], pools[cut - 1][row]
             if sequence[-cut] < 0 or not (history >= 0).any() or not pool.size:
                 break
             drawn = rng.choice(pool, min(negatives, pool.size), replace=False)
@@ -93,6 +94,23 @@ def sample_pairs(
         np.asarray(negative_items)[keep],
         [items[i] for i in keep],
     )
+
+
+def retrieved_before(train: Dataset, retriever: Recommender, users: np.ndarray, cut: int, top: int) -> list[np.ndarray]:
+    """Each user's hard negatives for the positive `cut` items from the end of their train history: the
+    retriever's top `top` for the history before it, as the judge meets candidates at serving time, with none of
+    the user's train items among them (the positive and the items after it are the user's too). A retriever that
+    cannot score a history given now ranks from the whole train history instead (`recommend`)."""
+    if not retriever.scores_histories:
+        candidates, _ = retriever.recommend(users, top)
+        return [row[row >= 0] for row in candidates]
+    sequences = train.user_sequences(users)
+    scored = [row for row, sequence in enumerate(sequences) if sequence.size > cut]
+    candidates, _ = retriever.recommend_histories([sequences[row][:-cut] for row in scored], top + cut)
+    pools = [np.empty(0, dtype=np.int64)] * len(users)
+    for row, ranked in zip(scored, candidates):
+        pools[row] = ranked[(ranked >= 0) & ~np.isin(ranked, sequences[row][-cut:])][:top]
+    return pools
 
 
 def train_mono(
