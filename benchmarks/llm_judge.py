@@ -172,11 +172,15 @@ def rerank_with(bench: Bench, key: str, recs: pd.DataFrame, users: np.ndarray, b
 
 def trained_judge(bench: Bench, name: str) -> LLMRanker:
     """The judge `name`, trained on the split, or read back from runs/bench-llm-judge-DATASET/judges/ where an
-    earlier run kept one with the same options (a server judge, which has nothing to train, is not kept)."""
+    earlier run kept one with the same options and the same judges' code (`src/pairrank/judges/`: a change there,
+    such as how training pairs are drawn, trains anew); a server judge, which has nothing to train, is not kept."""
     options = {**read_config(bench.args.config), **JUDGES[name], "top": TOP}
     if name == "server":
         options["server"] = {"base_url": bench.server_url, "api_key_env": None}
-    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+    hasher = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    for source in sorted((ROOT / "src" / "pairrank" / "judges").glob("*.py")):
+        hasher.update(source.read_bytes())
+    digest = hasher.hexdigest()[:12]
     kept = ROOT / "runs" / f"bench-llm-judge-{bench.args.dataset}" / "judges" / f"{name.replace(' ', '-')}-{digest}"
     if name != "server" and (kept / "config.json").exists():
         print(f"{name}: read back from {kept}", flush=True)
