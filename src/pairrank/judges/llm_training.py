@@ -73,8 +73,9 @@ def train_llm_judge(judge: LLMJudge, pairs: Pairs, options: TrainingOptions) -> 
         )
         prompts = [judge.prompt(h, p, n) for h, p, n in zip(histories, positives, negatives)]
         prompts += [judge.prompt(h, n, p) for h, p, n in zip(histories, positives, negatives)]
+        logits = judge.lm.option_logits(prompts, judge.option_ids)
         targets = torch.cat([torch.zeros(len(rows), dtype=torch.long), torch.ones(len(rows), dtype=torch.long)])
-        return cross_entropy(judge.lm.option_logits(prompts, judge.option_ids), targets)
+        return cross_entropy(logits, targets.to(logits.device))
 
     return fit_pairs(judge.lm.model, loss, len(pairs), options, "llm")
 
@@ -97,7 +98,7 @@ def train_listwise_judge(judge: LLMJudge, lists: Pairs, options: TrainingOptions
             negative_slots.append(slot_of[1:])
         logits = judge.lm.option_logits(prompts, judge.letter_ids)
         terms = [
-            softplus(logits[i, torch.as_tensor(negative)] - logits[i, positive])
+            softplus(logits[i, torch.as_tensor(negative, device=logits.device)] - logits[i, positive])
             for i, (positive, negative) in enumerate(zip(positive_slots, negative_slots))
         ]
         return torch.cat(terms).mean()

@@ -5,7 +5,8 @@ Hugging Face folder) loaded as a sentence-transformers `CrossEncoder(path,
 num_labels=1)`: the encoder's weights are kept and only the head is new. A
 trained judge is saved as a Hugging Face folder (config.json,
 model.safetensors, tokenizer files) and loads the same way, without
-executing code. PairRank runs the encoder's layers itself (`logits`): the
+executing code; it runs on the GPU when there is one, else the CPU.
+PairRank runs the encoder's layers itself (`logits`): the
 history segment attends only to itself, so it is encoded once per history
 however many candidates share it, and each candidate segment attends to its
 history and itself; the head reads the mean of the candidate's token states.
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from pairrank.encoders.sentence import resolve_model
 from pairrank.errors import ConfigError, DataError
 from pairrank.judges.inputs import BATCH_KEYS, JudgeInputs
+from pairrank.train.distributed import World, training_device
 
 
 class CrossEncoderNet:
@@ -64,7 +66,8 @@ class CrossEncoderNet:
         verbosity = transformers_logging.get_verbosity()
         transformers_logging.set_verbosity_error()  # the new head's "newly initialised" report
         try:
-            encoder = CrossEncoder(path, num_labels=num_labels, device="cpu", local_files_only=True)
+            device = str(training_device(World()))
+            encoder = CrossEncoder(path, num_labels=num_labels, device=device, local_files_only=True)
         except OSError as error:
             raise ConfigError(f"cannot load a cross-encoder from {path!r}: {error}") from None
         finally:
@@ -82,8 +85,14 @@ class CrossEncoderNet:
         encoder.layer = stack[:layers]
         self.model.config.num_hidden_layers = layers
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One logit per candidate row of a `JudgeInputs` batch: the head over its mean candidate token state."""
+        """One logit per candidate row of a `JudgeInputs` batch (on the network's device): the head over its mean
+        candidate token state."""
+        batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
         _, candidate = self.encode(batch)
         mask = batch["candidate_mask"].unsqueeze(-1).to(candidate.dtype)
         return self.model.classifier((candidate * mask).sum(1) / mask.sum(1))[:, 0]
@@ -132,7 +141,7 @@ class CrossEncoderNet:
     @torch.inference_mode()
     def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.model.eval()
-        return self.logits(batch).float()
+        return self.logits(batch).float().cpu()
 
     def save(self, folder: Path) -> None:
         self.model.save_pretrained(folder, safe_serialization=True)
@@ -141,7 +150,15 @@ class CrossEncoderNet:
     def export_onnx(self, path: Path) -> None:
         """Write `logits` as an int8 ONNX model (fused for CPU, dynamically quantised) to `path`. The attention
         is PairRank's own, so only the layer norms and activations fuse; so do the embeddings not, as the
-        candidate segment's positions continue after its history."""
+        candidate segment's positions continue after its history. The export traces on the CPU."""
+        device = self.device
+        self.model.to("cpu")
+        try:
+            self._export_onnx(path)
+        finally:
+            self.model.to(device)
+
+    def _export_onnx(self, path: Path) -> None:
         from pairrank.encoders.onnx import fuse_and_quantize
 
         network = self

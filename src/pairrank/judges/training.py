@@ -130,7 +130,8 @@ def train_mono(
         margin = logits[: len(rows)] - logits[len(rows) :]
         if targets is None:
             return softplus(-margin).mean()
-        return binary_cross_entropy_with_logits(margin, torch.as_tensor(targets[rows], dtype=margin.dtype))
+        wanted = torch.as_tensor(targets[rows], dtype=margin.dtype, device=margin.device)
+        return binary_cross_entropy_with_logits(margin, wanted)
 
     return fit_pairs(network.model, loss, len(pairs), options, "mono")
 
@@ -143,8 +144,9 @@ def train_duo(mono: CrossEncoderNet, inputs: JudgeInputs, pairs: Pairs, options:
         histories = [pairs.histories[r] for r in rows] * 2
         positives, negatives = pairs.positives[rows], pairs.negatives[rows]
         ordered = list(zip(positives, negatives)) + list(zip(negatives, positives))
-        targets = torch.cat([torch.ones(len(rows)), torch.zeros(len(rows))])
-        return binary_cross_entropy_with_logits(network.logits(inputs.duo(histories, ordered)), targets)
+        logits = network.logits(inputs.duo(histories, ordered))
+        targets = torch.cat([torch.ones(len(rows)), torch.zeros(len(rows))]).to(logits.device)
+        return binary_cross_entropy_with_logits(logits, targets)
 
     fit_pairs(network.model, loss, len(pairs), options, "duo")
     return network
