@@ -122,8 +122,8 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
     ) + [
         "",
         f"Judge ({results['backend']} backend): {report['pairs']} training pairs; mono {report['mono_seconds']} s, "
-        f"duo {report['duo_seconds']} s "
-        f"of fine-tuning; whole run {results['judge_train_s']:.0f} s. Blend weights (1 = judge alone): mono "
+        f"duo {report['duo_seconds']} s of fine-tuning on {report.get('device', 'cpu')}; "  # older judges: the CPU
+        f"whole run {results['judge_train_s']:.0f} s. Blend weights (1 = judge alone): mono "
         f"{report['mono_alpha']}, duo {report['duo_alpha']}. Validation NDCG@10 among {report['valid_users']} users "
         f"whose item is in EASE's top {results['top']}: input {report['mono_valid_ndcg@10']['input']:.4f}, mono alone "
         f"{report['mono_valid_ndcg@10']['judge']:.4f}, blend {report['mono_valid_ndcg@10']['blend']:.4f}."

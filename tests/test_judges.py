@@ -158,6 +158,7 @@ def test_duo_model_reranks_the_retrievers_top_and_reloads(duo_run, loo_data):
     model, run = duo_run
     assert model.report["pairs"] == TINY["max_pairs"]
     assert 0.0 <= model.report["mono_alpha"] <= 1.0 and model.reranker.duo is not None
+    assert model.report["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # where it trained
     users = np.arange(5)
     recs, _ = model.recommend(users, 20)
     retriever_recs, _ = model.retriever.recommend(users, TINY["top"])

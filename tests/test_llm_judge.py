@@ -193,6 +193,7 @@ def test_llm_judge_model_trains_reloads_and_reranks_anyones_list(
 ):
     model, run = llm_run
     assert model.report["pairs"] == 8 and (run / "judge" / "adapter_model.safetensors").is_file()
+    assert model.report["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # where it trained
     users = np.arange(8)
     calls = model.reranker.calls
     items, _ = model.recommend(users, 10)

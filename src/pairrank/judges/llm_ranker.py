@@ -72,7 +72,7 @@ class LLMRanker(JudgedRanker):
         else:
             started = time.perf_counter()
             judge = LLMJudge(CausalLM.load(config.model), self.item_titles, config.prompt())
-            self.report["load_seconds"] = round(time.perf_counter() - started, 1)
+            self.report |= {"load_seconds": round(time.perf_counter() - started, 1), "device": str(judge.lm.device)}
             if config.finetune:
                 self._finetune(judge, train)
         self.reranker = LLMReranker(

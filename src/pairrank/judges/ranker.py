@@ -82,6 +82,7 @@ class MonoRanker(JudgedRanker):
             "pairs": len(pairs),
             "mono_losses": losses,
             "mono_seconds": round(time.perf_counter() - started),
+            "device": str(network.device),
         }
         lists, relevant = self._validation_lists(valid)
         histories = [self.reranker.inputs.history(self.latest[u]) for u in lists]
