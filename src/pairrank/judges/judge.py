@@ -51,12 +51,14 @@ def blend(judge_scores: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def promote(
-    rerank: Callable[[np.ndarray, np.ndarray], np.ndarray], scores: np.ndarray, top: np.ndarray, histories: np.ndarray
+    rerank_lists: Callable[[np.ndarray, list[np.ndarray]], list[np.ndarray]],
+    scores: np.ndarray,
+    top: np.ndarray,
+    histories: np.ndarray,
 ) -> None:
-    """Re-rank each row's `top` items (best first, -1 padded) for its history with `rerank(history, items)`, in
-    place: they take the scores RERANKED + (len .. 1), above every other item, in their new order."""
-    for row, (items, history) in enumerate(zip(top, histories)):
-        reranked = rerank(history, items[items >= 0])
+    """Re-rank each row's `top` items (best first, -1 padded) for its history with `rerank_lists(histories,
+    lists)`, in place: they take the scores RERANKED + (len .. 1), above every other item, in their new order."""
+    for row, reranked in enumerate(rerank_lists(histories, [items[items >= 0] for items in top])):
         scores[row, reranked] = RERANKED + np.arange(len(reranked), 0, -1, dtype=np.float32)
 
 
@@ -143,7 +145,11 @@ class CrossEncoderReranker:
 
     def promote(self, scores: np.ndarray, top: np.ndarray, histories: np.ndarray, stage: str) -> None:
         """Re-rank each row's `top` items for its history, in place (`promote`)."""
-        promote(lambda history, items: self.rerank(history, items, stage=stage), scores, top, histories)
+
+        def rerank_lists(histories: np.ndarray, lists: list[np.ndarray]) -> list[np.ndarray]:
+            return [self.rerank(history, items, stage=stage) for history, items in zip(histories, lists)]
+
+        promote(rerank_lists, scores, top, histories)
 
     def save(self, folder: Path) -> None:
         """Each judge as a Hugging Face folder plus its int8 ONNX export, and the settings."""

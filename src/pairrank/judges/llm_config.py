@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
+from pairrank.judges.gathering import BATCH_USERS
 from pairrank.judges.llm_prompts import DEFAULT_LIST_TEMPLATE, DEFAULT_TEMPLATE, LETTERS, PromptSettings
 from pairrank.judges.server_judge import server_options
 from pairrank.models.config import Trial, config_from_dict, model_options
@@ -27,6 +28,7 @@ class LLMJudgeConfig:
     aggregation: Literal["allpairs", "sliding", "heap"] = "sliding"  # pair-wise verdicts to ranking
     settle: PositiveInt = 1  # sliding: bubble passes; heap: items popped (the top positions each settles)
     top: PositiveInt = 20  # the judge re-ranks the retriever's top M
+    batch_users: PositiveInt = BATCH_USERS  # pair-wise: users whose comparisons run as one batch (1: one at a time)
     valid_users: PositiveInt = 50  # validation users (seeded) that choose the blend with the retriever's order
     retriever: str = "ease"  # proposes the candidates to re-rank and the hard negatives to train on
     retriever_options: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -19,6 +19,8 @@ import numpy as np
 from pairrank.judges.causal_lm import CausalLM
 from pairrank.judges.llm_prompts import ANSWER_PREFIX, LETTERS, OPTIONS, Prompts, PromptSettings, truncated_titles
 
+GATHERED_BATCH = 64  # prompts per forward pass when several users' questions run together
+
 
 class LLMJudge:
     """P(a before b) for a user's history, from a causal LM's answer to a two-item question."""
@@ -43,8 +45,16 @@ class LLMJudge:
 
     def prefer(self, history: str, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
         """P(a before b) for each ordered pair, from this history block (`history_text`)."""
-        prompts = [self.prompt(history, a, b) for a, b in pairs]
-        return np.exp(self.lm.choice_logprobs(prompts, self.option_ids, self.batch_size)[:, 0])
+        return self.prefer_many([(history, pairs)])[0]
+
+    def prefer_many(self, requests: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[np.ndarray]:
+        """`prefer` for several (history, pairs) requests at once (several users'), their prompts run together,
+        each history's beginning kept under that history."""
+        groups = [[self.prompt(history, a, b) for a, b in pairs] for history, pairs in requests]
+        keys = [history for history, _ in requests]
+        rows = max(self.batch_size, GATHERED_BATCH) if len(requests) > 1 else self.batch_size
+        logprobs = self.lm.grouped_choice_logprobs(groups, self.option_ids, rows, keys)
+        return [np.exp(answers[:, 0]) for answers in logprobs]
 
     def list_prompt(self, history: str, items: Sequence[int]) -> str:
         return self.lm.chat_prompt(self.prompts.list_question(history, items), ANSWER_PREFIX)
@@ -55,4 +65,4 @@ class LLMJudge:
         if not len(items):
             return np.zeros(0, dtype=np.float32)
         prompt = self.list_prompt(history, items)
-        return self.lm.choice_logprobs([prompt], self.letter_ids[: len(items)])[0]
+        return self.lm.choice_logprobs([prompt], self.letter_ids[: len(items)], key=history)[0]

@@ -56,11 +56,10 @@ class LLMRanker(JudgedRanker):
         users whose valid item is in the retriever's top M (histories from train: the judge never sees the
         answer)."""
         lists, relevant = self._validation_lists(valid)
-        scores = []
+        histories = [self.reranker.judge.history_text(self.latest[user]) for user in lists]
         with progress_bar("llm judge: validation users", len(lists)) as bar:
-            for user, items in lists.items():
-                scores.append(self.reranker.judged(self.reranker.judge.history_text(self.latest[user]), items).scores)
-                bar.advance()
+            rankings = self.reranker.judged_many(histories, list(lists.values()), bar.advance)
+        scores = [ranking.scores for ranking in rankings]
         self.reranker.alpha, ndcg = choose_alpha(scores, relevant)
         self.report |= {"valid_users": len(lists), "alpha": self.reranker.alpha, "valid_ndcg@10": ndcg}
 
@@ -82,6 +81,7 @@ class LLMRanker(JudgedRanker):
             settle=config.settle,
             top=config.top,
             finetuned=config.finetune,
+            batch_users=config.batch_users,
         )
 
     def _finetune(self, judge: LLMJudge, train: Dataset) -> None:
