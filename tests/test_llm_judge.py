@@ -131,7 +131,9 @@ def test_several_users_questions_run_together_as_they_do_alone(judge):
 def test_gathered_re_ranking_equals_one_user_at_a_time(judge):
     histories = [[0, 1, 2], [5], [4, 5, 6, 0], [1]]
     lists = [[3, 4, 5, 6], [0, 6, 1, 2], [2, 3, 1], [6, 5]]
-    gathered = LLMReranker(judge, mode="pairwise", aggregation="sliding", settle=2, top=4, finetuned=False)
+    gathered = LLMReranker(
+        judge, mode="pairwise", aggregation="sliding", settle=2, top=4, finetuned=False, batch_users=4
+    )
     one_by_one = LLMReranker(
         judge, mode="pairwise", aggregation="sliding", settle=2, top=4, finetuned=False, batch_users=1
     )

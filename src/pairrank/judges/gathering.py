@@ -20,7 +20,7 @@ import numpy as np
 from pairrank.judges.aggregate import PairJudge
 
 Result = TypeVar("Result")
-BATCH_USERS = 16  # users whose questions are gathered, by default
+BATCH_USERS = 1  # users whose questions are gathered, by default: one (see README: memory on CPU)
 
 
 class BatchJudge(Protocol):
