@@ -128,8 +128,9 @@ def run_rests(
     if width:
         seen = (torch.arange(width)[None, :] >= (width - lengths)[:, None]).long()
         real = torch.cat([seen, real], dim=1)
-        distinct = list({id(p): p for p in prefixes}.values())
-        rows = torch.tensor([next(i for i, d in enumerate(distinct) if d is p) for p in prefixes], device=device)
+        distinct = list({id(p): p for p in prefixes}.values())  # one per group (None: rows without a prefix)
+        position = {id(p): index for index, p in enumerate(distinct)}
+        rows = torch.tensor([position[id(p)] for p in prefixes], device=device)
         like = next(p for p in distinct if p is not None)
         layers = [
             tuple(torch.cat([_padded(p, like, layer, part, width) for p in distinct])[rows] for part in (0, 1))
