@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ class TrueScoreJudge:
         self.scores = rng.normal(size=(users, items))
         self.noise = rng.normal(0.0, 0.5, (items, items))
         self.batches: list[int] = []
+        self.threads: set[int] = set()
         self.fail_on = fail_on
 
     def prefer(self, history: int, pairs):
@@ -25,6 +28,7 @@ class TrueScoreJudge:
         return 1 / (1 + np.exp(-(self.scores[history, a] - self.scores[history, b] + self.noise[a, b])))
 
     def prefer_many(self, requests):
+        self.threads.add(threading.get_ident())
         if len(self.batches) == self.fail_on:
             raise ValueError("the judge broke")
         self.batches.append(len(requests))
@@ -58,6 +62,13 @@ def test_the_sliding_windows_comparisons_run_in_lockstep():
     judge = TrueScoreJudge(USERS, ITEMS)
     gathered_map(judge, lambda judge, user: sliding(judge, user, np.arange(ITEMS), 1), 8, workers=4)
     assert judge.batches == [4] * (2 * (ITEMS - 1))  # each worker takes two users, one after the other
+
+
+def test_the_judge_runs_on_the_calling_thread_only():
+    """Worker threads never run the model: memory a model call allocates stays in the caller's heap."""
+    judge = TrueScoreJudge(USERS, ITEMS)
+    gathered_map(judge, AGGREGATIONS["heap"], USERS, workers=4)
+    assert judge.threads == {threading.get_ident()}
 
 
 def test_a_failing_judge_stops_every_user_and_raises():
