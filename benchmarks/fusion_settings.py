@@ -37,6 +37,8 @@ TRIALS: dict[str, dict[str, Any]] = {
     "negatives 1000 (every candidate)": {"negatives": 1000},
     "leaves 31, min_child_samples 50": {"leaves": 31, "min_child_samples": 50},
     "negatives 1000, leaves 31, min_child_samples 50": {"negatives": 1000, "leaves": 31, "min_child_samples": 50},
+    "learning_rate 0.02, up to 2000 trees": {"learning_rate": 0.02, "trees": 2000},
+    "learning_rate 0.02, up to 2000 trees, negatives 1000": {"learning_rate": 0.02, "trees": 2000, "negatives": 1000},
 }
 
 
