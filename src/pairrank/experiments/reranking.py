@@ -64,13 +64,7 @@ def rerank_frame(
     spans = list(zip(bounds[:-1], bounds[1:]))
     histories, lists = [latest[users[start]] for start, _ in spans], [items[start:end] for start, end in spans]
     with progress_bar(f"rerank with {label}", len(spans)) as bar:
-        if isinstance(judge, LLMReranker):  # its users' comparisons are asked together
-            reranked_lists = judge.rerank_many(histories, lists, top=top, done=bar.advance)
-        else:
-            reranked_lists = []
-            for history, listed in zip(histories, lists):
-                reranked_lists.append(judge.rerank(history, listed, stage=stage, top=top))
-                bar.advance()
+        reranked_lists = judge.rerank_many(histories, lists, stage=stage, top=top, done=bar.advance)
     for (start, end), listed, reranked in zip(spans, lists, reranked_lists):
         position = {item: i for i, item in enumerate(listed)}
         order[start:end] = start + np.array([position[i] for i in reranked])

@@ -143,13 +143,26 @@ class CrossEncoderReranker:
             )
         return np.concatenate([head, tail])
 
+    def rerank_many(
+        self,
+        histories: Sequence[Sequence[int]],
+        lists: Sequence[Sequence[int]],
+        *,
+        stage: str = DUO,
+        top: int | None = None,
+        done: Callable[[], None] | None = None,
+    ) -> list[np.ndarray]:
+        """`rerank` for each (history, items), one user after another; `done()` after each."""
+        reranked = []
+        for history, items in zip(histories, lists):
+            reranked.append(self.rerank(history, items, stage=stage, top=top))
+            if done is not None:
+                done()
+        return reranked
+
     def promote(self, scores: np.ndarray, top: np.ndarray, histories: np.ndarray, stage: str) -> None:
         """Re-rank each row's `top` items for its history, in place (`promote`)."""
-
-        def rerank_lists(histories: np.ndarray, lists: list[np.ndarray]) -> list[np.ndarray]:
-            return [self.rerank(history, items, stage=stage) for history, items in zip(histories, lists)]
-
-        promote(rerank_lists, scores, top, histories)
+        promote(lambda histories, lists: self.rerank_many(histories, lists, stage=stage), scores, top, histories)
 
     def save(self, folder: Path) -> None:
         """Each judge as a Hugging Face folder plus its int8 ONNX export, and the settings."""

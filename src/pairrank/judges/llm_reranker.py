@@ -112,11 +112,12 @@ class LLMReranker:
         histories: Sequence[Sequence[int]],
         lists: Sequence[Sequence[int]],
         *,
+        stage: str | None = None,
         top: int | None = None,
         done: Callable[[], None] | None = None,
     ) -> list[np.ndarray]:
         """`rerank` for each (history, items), the users' comparisons asked together (`judged_many`); `done()`
-        after each user."""
+        after each user; `stage` as in `rerank`."""
         lists = [np.asarray(items, dtype=np.int64) for items in lists]
         heads = [items[: top or self.top] for items in lists]
         judged = [index for index, head in enumerate(heads) if len(head) >= 2]
