@@ -18,12 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dev_datasets import DATASETS, VARIANTS, load
-from pipeline import score
+from dev_datasets import DATASETS, VARIANTS
+from pipeline import bench_split, score
 from results_text import header, out_option, paired_text
 
-from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.training import train_model
 from pairrank.pipeline.features import feature_names
@@ -49,11 +47,7 @@ def main() -> None:
     parser.add_argument("--protocol", default="temporal80")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    name = args.dataset + ("" if args.variant == "full" else "-orderless")
-    split_dir = ROOT / "runs" / f"bench-pipeline-{name}" / f"split-{args.protocol}"
-    if not (split_dir / "split.json").exists():
-        make_split(load(args.dataset, args.variant), args.protocol, split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    name, data = bench_split(args.dataset, args.variant, args.protocol)
     started = time.perf_counter()
     pipeline, _ = train_model(data, "pipeline", {}, final=True)
     print(f"pipeline fitted in {time.perf_counter() - started:.0f} s", flush=True)

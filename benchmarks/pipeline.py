@@ -30,6 +30,7 @@ from pairrank.data.schema import ITEM, USER, RawDataset
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
 from pairrank.eval.evaluator import evaluate
+from pairrank.eval.result import EvaluationResult
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.config_file import read_config
 from pairrank.experiments.recommending import recommend_for_test
@@ -98,8 +99,14 @@ def score(model: Any, data: SplitData) -> tuple[dict[str, float], pd.DataFrame, 
     started = time.perf_counter()
     recs = recommend_for_test(model, data, K)
     seconds = time.perf_counter() - started
+    result = evaluated(data, recs)
+    return {m: float(v) for m, v in result.means.items()}, result.per_user, seconds, recs
+
+
+def evaluated(data: SplitData, recs: pd.DataFrame) -> EvaluationResult:
+    """`recs` (PROTOCOL.md frame) scored on the split's test items, full ranking."""
     split = data.split
-    result = evaluate(
+    return evaluate(
         split.test,
         recs,
         seen=split.seen_frame(),
@@ -107,7 +114,16 @@ def score(model: Any, data: SplitData) -> tuple[dict[str, float], pd.DataFrame, 
         n_catalogue=len(data.items),
         on_seen="reject",
     )
-    return {m: float(v) for m, v in result.means.items()}, result.per_user, seconds, recs
+
+
+def bench_split(dataset: str, variant: str, protocol: str) -> tuple[str, SplitData]:
+    """The benchmark's name for the dataset variant and its split (runs/bench-pipeline-NAME/split-PROTOCOL,
+    made if missing), as this benchmark makes them."""
+    name = dataset + ("" if variant == "full" else "-orderless")
+    split_dir = ROOT / "runs" / f"bench-pipeline-{name}" / f"split-{protocol}"
+    if not (split_dir / "split.json").exists():
+        make_split(load(dataset, variant), protocol, split_dir)
+    return name, SplitData.from_split(Split.read(split_dir))
 
 
 def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, Any]) -> dict[str, Any]:
