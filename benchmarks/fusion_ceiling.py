@@ -1,16 +1,19 @@
 """How far a fusion of the pipeline's signals could go: a fusion cross-fitted on the test labels themselves.
 
     .venv/bin/python benchmarks/fusion_ceiling.py [--dataset ml-latest-small] [--variant orderless]
-        [--protocol temporal80] [--signals all|none] [--out FILE]
+        [--protocol temporal80] [--signals all|none] [--rerank-top M] [--out FILE]
 
 Fits the default pipeline (retrievers refit on train+valid), builds the feature rows of every test user's
 candidates, and ranks each user's candidates by: EASE (its rank: EASE's own top 10, as every list holds
 EASE's top N); the pipeline's fusion; and a fusion learned from the test items of the other users (5 folds
 over users, the pipeline's LightGBM options, every candidate a negative), first with the pipeline's features,
 then with one more collaborative score added (EASE at another L2 penalty, UserKNN, implicit's ALS, RP3beta,
-PureSVD), then with all of them (`--signals none`: the pipeline's features only). The cross-fitted fusion
-learns from the test's own labels, which no model can: it is a ceiling for fusing those signals, not a
-result. NDCG@10 is the full-ranking figure of each top 10, with a paired test against EASE.
+PureSVD; each also ranks the candidates alone), then with all of them (`--signals none`: the pipeline's
+features only). The cross-fitted fusion learns from the test's own labels, which no model can: where a user
+has many test items it is a ceiling for fusing those signals, not a result (with `loo`'s one item a user it
+has fewer labels than the pipeline's own fusion). NDCG@10 is the full-ranking figure of each top 10, with a
+paired test against EASE. `--rerank-top M` keeps only EASE's top M of the candidates: what a re-ranker of
+EASE's list (`pairrank rerank`) could do.
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ def main() -> None:
     parser.add_argument("--variant", default="orderless", choices=VARIANTS)
     parser.add_argument("--protocol", default="temporal80")
     parser.add_argument("--signals", default="all", choices=["all", "none"])
+    parser.add_argument("--rerank-top", type=int, default=0, help="only EASE's top M of the candidates (0: all)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     name, data = bench_split(args.dataset, args.variant, args.protocol)
@@ -149,6 +153,9 @@ def main() -> None:
     ease, ease_users, _, _ = score(pipeline.retrievers["ease"], data)
     features, users, items, labels = candidate_rows(pipeline, data)
     names = feature_names(pipeline.config.retrievers)
+    if args.rerank_top:
+        keep = features[:, names.index("ease_rank")] <= args.rerank_top
+        features, users, items, labels = features[keep], users[keep], items[keep], labels[keep]
     options = pipeline.fusion_options()
     rows: list[tuple[str, float, str]] = []
 
@@ -177,22 +184,29 @@ def main() -> None:
         f".venv/bin/python benchmarks/fusion_ceiling.py --dataset {args.dataset} --variant {args.variant} "
         f"--protocol {args.protocol}"
         + ("" if args.signals == "all" else f" --signals {args.signals}")
+        + (f" --rerank-top {args.rerank_top}" if args.rerank_top else "")
         + out_option(args.out, None, ROOT)
     )
     notes = (
         f"Test NDCG@10, full ranking, every model fitted on train+valid; {len(test_users)} test users, "
         f"{int(labels.sum())} of their test items among the candidates. Rows marked cross-fitted learn from the "
-        "test items of the other four fifths of the users: a ceiling for a fusion of those signals, which sees "
-        "labels no model has. The signals alone rank only the candidates."
+        "test items of the other four fifths of the users, labels no model has: with many test items a user (a "
+        "random fifth of each history) a ceiling for a fusion of those signals; with one (`loo`) fewer labels than "
+        "the pipeline's fusion learns from, so not a ceiling. The signals alone rank only the candidates."
     )
+    within = f"-ease{args.rerank_top}" if args.rerank_top else ""
     lines = [
-        *header(f"Fusion ceiling on {name} ({args.protocol})", command, notes),
+        *header(
+            f"Fusion ceiling on {name} ({args.protocol}{f', EASE top {args.rerank_top}' if args.rerank_top else ''})",
+            command,
+            notes,
+        ),
         "",
         "| ranking | ndcg@10 | / EASE | vs EASE: difference [95% CI], p |",
         "|---|---|---|---|",
         *(f"| {label} | {ndcg:.4f} | {ndcg / ease['ndcg@10']:.3f}x | {paired} |" for label, ndcg, paired in rows),
     ]
-    out = args.out or ROOT / "benchmarks" / "results" / f"fusion_ceiling-{name}-{args.protocol}.md"
+    out = args.out or ROOT / "benchmarks" / "results" / f"fusion_ceiling-{name}-{args.protocol}{within}.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 
