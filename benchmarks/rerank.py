@@ -1,8 +1,8 @@
 """Cross-encoder re-ranking (mono, then duo) over EASE and the pipeline, on a development dataset.
 
     .venv/bin/python benchmarks/rerank.py [--dataset ml-latest-small] [--protocol loo]
-        [--inputs ease,pipeline] [--judge-config FILE] [--judge RUNDIR] [--backend onnx|torch]
-        [--users N] [--out FILE]
+        [--inputs ease,pipeline] [--judge-config FILE] [--pipeline-config FILE] [--judge RUNDIR]
+        [--backend onnx|torch] [--users N] [--out FILE]
 
 Trains one `duo` run (its mono and duo judges learn on train, their blend with the input order is chosen
 on validation users; EASE refit on train+valid) and re-ranks the test recommendations of each input model
@@ -12,12 +12,19 @@ Reports NDCG@10 and friends for the input order, + mono, + duo, a paired test of
 and the re-ranking seconds per user. `--users` re-ranks a seeded sample of test users (all by default).
 `--judge` re-uses a trained `duo` run instead of training one. Each input model's test recommendations
 are kept in runs/bench-rerank-DATASET/ and re-used by later runs on the same split.
+
+`--pipeline-config FILE` trains a pipeline run with that config instead (its `judge` must be "duo"; the
+judges train inside it as a `duo` run would) and adds its rows: the input's top 50 re-ranked by the
+pipeline's fusion alone, then by its mono and duo judges over the fused order (`pairrank rerank --judge
+PIPELINE_RUN --model fusion|mono|duo`). `--judge` takes such a pipeline run too.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +41,9 @@ from pairrank.eval.evaluator import evaluate
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.config_file import read_config
 from pairrank.experiments.recommending import recommend_for_test
-from pairrank.experiments.reranking import load_judge, rerank_frame
+from pairrank.experiments.reranking import FUSION, PipelineReranker, load_judge, rerank_frame
 from pairrank.experiments.training import train_model, write_run
+from pairrank.models.folder import read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("ndcg@10", "recall@10", "map@10", "ndcg@20", "recall@20")
@@ -67,16 +75,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         make_split(load(args.dataset), args.protocol, split_dir)
     data = SplitData.from_split(Split.read(split_dir))
     if args.judge is None:
+        name, config = ("pipeline", args.pipeline_config) if args.pipeline_config else ("duo", args.judge_config)
         started = time.perf_counter()
-        judge_model, info = train_model(data, "duo", read_config(args.judge_config), final=True)
-        judge_dir = write_run(judge_model, info, work / f"duo-{args.protocol}")
-        report, judge_seconds = judge_model.report, time.perf_counter() - started
+        judge_model, info = train_model(data, name, read_config(config), final=True)
+        judge_dir = write_run(judge_model, info, work / f"{name}-{args.protocol}")
+        judge_seconds = time.perf_counter() - started
     else:
         judge_dir = args.judge
-        report = json.loads((judge_dir / "judge_report.json").read_text())
-        info = json.loads((judge_dir / "run.json").read_text())
-        judge_seconds = info["train_seconds"]
-    judge = load_judge(judge_dir, data, args.backend)
+        judge_seconds = json.loads((judge_dir / "run.json").read_text())["train_seconds"]
+    is_pipeline = read_meta(judge_dir).model == "pipeline"
+    report_file = judge_dir / ("pipeline.json" if is_pipeline else "judge_report.json")
+    report = json.loads(report_file.read_text())
+    pipeline_blend = report.get("judge_blend") if is_pipeline else None
+    report = report["judge"] if is_pipeline else report
+    judge = load_judge(judge_dir, data, args.backend, whole_pipeline=False)
+    if is_pipeline:  # alone, the judges blend with the input order as they chose against their own retriever's
+        judge.settings = dataclasses.replace(
+            judge.settings, mono_alpha=report["mono_alpha"], duo_alpha=report["duo_alpha"]
+        )
+    pipeline = load_judge(judge_dir, data, args.backend) if is_pipeline else None
+    if isinstance(pipeline, PipelineReranker) and pipeline.pipeline.config.judge != "duo":
+        raise SystemExit(f"{judge_dir} is a pipeline with judge = {pipeline.pipeline.config.judge!r}, not 'duo'")
     users = pd.unique(data.split.test[USER].astype(str))
     if args.users:
         users = np.random.default_rng(0).choice(users, min(args.users, len(users)), replace=False)
@@ -84,8 +103,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "judge": report,
         "judge_train_s": judge_seconds,
         "backend": args.backend,
-        "top": info["config"]["top"],
-        "duo_top": info["config"]["duo_top"],
+        "top": judge.settings.top,
+        "duo_top": judge.settings.duo_top,
+        "pipeline": os.path.relpath(judge_dir.resolve(), ROOT) if pipeline is not None else None,
+        "pipeline_blend": pipeline_blend,
         "inputs": {},
     }
     for name in args.inputs.split(","):
@@ -93,11 +114,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         recs = recs[recs[USER].astype(str).isin(users)].reset_index(drop=True)
         rows, per_user, seconds = {}, {}, {}
         rows[name], per_user[name] = scored(data, recs, users)
-        for stage in ("mono", "duo"):
-            reranked, timing = rerank_frame(judge, data, recs, top=judge.settings.top, stage=stage, path=judge_dir)
-            label = f"{name} + {stage}"
+        rerankers = [(judge, stage, f"{name} + {stage}") for stage in ("mono", "duo")]
+        if pipeline is not None:
+            rerankers += [(pipeline, FUSION, f"{name} + fusion")]
+            rerankers += [(pipeline, stage, f"{name} + fusion + {stage}") for stage in ("mono", "duo")]
+        for reranker, stage, label in rerankers:
+            top = judge.settings.top
+            reranked, timing = rerank_frame(reranker, data, recs, top=top, stage=stage, path=judge_dir)
             rows[label], per_user[label] = scored(data, reranked, users)
-            seconds[stage] = timing["seconds_per_user"]
+            seconds[label.removeprefix(f"{name} + ")] = timing["seconds_per_user"]
         tests = {
             label: paired_test(per_user[label], per_user[name], "ndcg@10").__dict__ for label in rows if label != name
         }
@@ -118,7 +143,9 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
         f"Cross-encoder re-ranking on {args.dataset} ({args.protocol})",
         command,
         "Test scores, full ranking, train+valid items excluded; input models refit on train+valid. The judges "
-        "(one `duo` run) learn on train; their blend weights are chosen on validation users.",
+        "(one `duo` run"
+        + (", trained inside the pipeline run" if results["pipeline"] else "")
+        + ") learn on train; their blend weights are chosen on validation users.",
     ) + [
         "",
         f"Judge ({results['backend']} backend): {report['pairs']} training pairs; mono {report['mono_seconds']} s, "
@@ -134,6 +161,16 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
             else ""
         ),
     ]
+    if results["pipeline"]:
+        lines += [
+            "",
+            f"Pipeline run `{results['pipeline']}` (whole run, judges included, above): the `+ fusion` rows re-order "
+            f"the input's top {results['top']} by its fusion (its retrievers' scores and ranks of those items, their "
+            "rank in its union, popularity, text similarity), then its mono over the fused order and duo over "
+            "mono's top "
+            f"{results['duo_top']} (`pairrank rerank --judge PIPELINE_RUN --model fusion|mono|duo`)."
+            + _blend_text(results["pipeline_blend"], results["top"]),
+        ]
     for name, result in results["inputs"].items():
         lines += [
             "",
@@ -155,9 +192,28 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
         lines += [
             "",
             f"Re-ranking per user: mono (top {results['top']}) {1000 * s['mono']:.0f} ms, mono + duo (top "
-            f"{results['duo_top']}) {1000 * s['duo']:.0f} ms.",
+            f"{results['duo_top']}) {1000 * s['duo']:.0f} ms"
+            + (
+                f"; the pipeline's fusion {1000 * s['fusion']:.0f} ms, with mono {1000 * s['fusion + mono']:.0f} ms, "
+                f"with mono + duo {1000 * s['fusion + duo']:.0f} ms."
+                if "fusion" in s
+                else "."
+            ),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _blend_text(blend: dict[str, Any] | None, top: int) -> str:
+    if blend is None:  # pipeline runs before the pipeline chose its own blend
+        return " The judges' blend weights were chosen against their own retriever's order (EASE), not the fusion's."
+    mono, duo = blend["mono_valid_ndcg@10"], blend["duo_valid_ndcg@10"]
+    return (
+        f" Inside the pipeline the judges' blend weights were chosen again against {blend['against']}: mono "
+        f"{blend['mono_alpha']}, duo {blend['duo_alpha']}, on {blend['valid_users']} validation users whose item is "
+        f"in the fused top {top} (NDCG@10 fused order {mono['input']:.4f}, mono alone {mono['judge']:.4f}, blend "
+        f"{mono['blend']:.4f}; duo on {blend['duo_valid_users']} users: input {duo['input']:.4f}, duo alone "
+        f"{duo['judge']:.4f}, blend {duo['blend']:.4f})."
+    )
 
 
 def main() -> None:
@@ -166,7 +222,8 @@ def main() -> None:
     parser.add_argument("--protocol", default="loo")
     parser.add_argument("--inputs", default="ease,pipeline")
     parser.add_argument("--judge-config", type=Path, default=None)
-    parser.add_argument("--judge", type=Path, default=None, help="a trained duo run to re-use")
+    parser.add_argument("--pipeline-config", type=Path, default=None, help="train a pipeline run (judge duo)")
+    parser.add_argument("--judge", type=Path, default=None, help="a trained duo or pipeline run to re-use")
     parser.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
     parser.add_argument("--users", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
@@ -176,6 +233,7 @@ def main() -> None:
         f".venv/bin/python benchmarks/rerank.py --dataset {args.dataset} --protocol {args.protocol} "
         f"--inputs {args.inputs}"
         + (f" --judge-config {args.judge_config}" if args.judge_config else "")
+        + (f" --pipeline-config {args.pipeline_config}" if args.pipeline_config else "")
         + (f" --judge {args.judge}" if args.judge else "")
         + f" --backend {args.backend}"
         + (f" --users {args.users}" if args.users else "")

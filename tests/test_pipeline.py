@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import final_run
 
@@ -14,6 +15,7 @@ from pairrank.models.config import replace_options
 from pairrank.models.registry import load_model
 from pairrank.pipeline.features import attribute_vectors, feature_names
 from pairrank.pipeline.fusion import Fusion
+from pairrank.pipeline.judge_blend import FOLDS, fused_validation_lists
 from pairrank.pipeline.model import Pipeline, _below_warm, _distinct
 from pairrank.pipeline.postprocess import attribute_mask, mmr
 from pairrank.pipeline.retrieve import union
@@ -124,6 +126,50 @@ def test_pipeline_recommends_unseen_items_and_reloads_to_the_same_lists(loo_data
     assert set(model.latency) == {"retrieve", "features", "fusion"}
     again, _ = load_model(folder).recommend(users, 20)
     assert np.array_equal(items, again)
+
+
+def test_pipeline_ranks_given_lists_as_it_ranks_its_own_candidates(loo_data, pipeline_run):
+    model, _ = pipeline_run
+    users = np.arange(40)
+    items, _ = model.recommend(users, 30)
+    shuffled = np.random.default_rng(0).permuted(items, axis=1)
+    shuffled[:, 25:] = -1  # shorter lists, padded
+    ordered = model.rank_lists(users, shuffled)
+    assert set(model.latency) == {"retrieve", "features", "fusion"}
+    candidates, outputs = model.retrieve(users, model.history[users], None)
+    features = model.features(users, candidates, outputs)
+    fused = model.fusion.predict(features.reshape(-1, features.shape[2])).reshape(candidates.shape)
+    warm = ~model.stats.cold[items].any(axis=1)
+    assert warm.mean() > 0.8
+    for row in np.flatnonzero(warm):  # the same features (union rank included), so the fusion's own scores
+        score = dict(zip(candidates[row].tolist(), fused[row].tolist()))
+        assert sorted(ordered[row, :25].tolist()) == sorted(shuffled[row, :25].tolist())
+        assert (np.diff([score[item] for item in ordered[row, :25]]) <= 0).all() and (ordered[row, 25:] == -1).all()
+
+
+def test_rerank_command_takes_a_pipeline_run(pipeline_run, loo_data, ease_run, tmp_path, small_loo_split):
+    from typer.testing import CliRunner
+
+    from pairrank.cli import app
+    from pairrank.experiments.recommending import recommend_for_test
+
+    _, run = pipeline_run
+    recs = recommend_for_test(load_model(ease_run), loo_data, k=20).astype({"user_id": str, "item_id": str})
+    recs.to_csv(tmp_path / "ease.csv", index=False)
+    args = ["rerank", "--judge", run, "--split", small_loo_split, "--recs", tmp_path / "ease.csv", "--top", 8]
+    runner = CliRunner()
+    result = runner.invoke(app, [str(a) for a in [*args, "--out", tmp_path / "fused.csv"]])
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(tmp_path / "fused.csv", dtype={"user_id": str, "item_id": str})
+    moved = 0
+    for user, group in out.groupby("user_id"):
+        original = recs[recs["user_id"] == user].sort_values("rank")["item_id"].tolist()
+        reranked = group.sort_values("rank")["item_id"].tolist()
+        assert set(reranked[:8]) == set(original[:8]) and reranked[8:] == original[8:]
+        moved += reranked[:8] != original[:8]
+    assert moved > out["user_id"].nunique() / 2  # the fusion is not EASE's order
+    duo = runner.invoke(app, [str(a) for a in [*args, "--model", "duo", "--out", tmp_path / "x.csv"]])
+    assert duo.exit_code == 2 and "judge = 'none'" in duo.output
 
 
 def test_cold_fusion_learns_from_items_withheld_from_training(loo_data, pipeline_run):
@@ -246,6 +292,33 @@ def test_pipeline_with_judges_reranks_the_fused_top_and_reloads(loo_data, tmp_pa
         assert (items[row, :10] == judged).all()
     again, _ = load_model(folder).recommend(users, 15)
     assert np.array_equal(items, again)
+    blend = model.report["judge_blend"]  # chosen again against the fused order, which the judges re-rank
+    assert (blend["mono_alpha"], blend["duo_alpha"]) == (
+        model.reranker.settings.mono_alpha,
+        model.reranker.settings.duo_alpha,
+    )
+    assert 0 < blend["valid_users"] <= judge["valid_users"]
+
+
+def test_judge_blend_ranks_each_user_by_a_fusion_that_never_saw_the_users_labels(loo_data, monkeypatch):
+    model = Pipeline({**FAST, "judge": "none"}).fit(loo_data.train(), loo_data.valid())
+    labelled = model._fit_fusion(loo_data.train(), loo_data.valid())
+    fitted_groups = []
+    real_fit = Fusion.fit
+
+    def recording_fit(features, labels, sizes, *args, **options):
+        fitted_groups.append(len(sizes))
+        assert len(features) == len(labels) == sizes.sum()
+        return real_fit(features, labels, sizes, *args, **options)
+
+    monkeypatch.setattr(Fusion, "fit", recording_fit)
+    users, lists, relevant = fused_validation_lists(model, loo_data.valid(), labelled, top=20, seed=0)
+    assert len(fitted_groups) == FOLDS and sum(fitted_groups) == (FOLDS - 1) * len(labelled.sizes)
+    truth = loo_data.valid().matrix
+    assert len(users) > 0 and all(hits.any() for hits in relevant)
+    for user, items, hits in zip(users, lists, relevant):
+        assert len(items) == 20
+        assert (hits == np.isin(items, truth.indices[truth.indptr[user] : truth.indptr[user + 1]])).all()
 
 
 def with_fusion_only(model: Pipeline) -> Pipeline:

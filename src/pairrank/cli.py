@@ -340,6 +340,7 @@ def compare(
 
 
 class JudgeStage(str, Enum):
+    fusion = "fusion"
     mono = "mono"
     duo = "duo"
 
@@ -351,37 +352,42 @@ class JudgeBackend(str, Enum):
 
 @app.command()
 def rerank(
-    judge: Annotated[Path, typer.Option(help="Run directory of a trained 'mono', 'duo' or 'llm-judge' model.")],
+    judge: Annotated[
+        Path, typer.Option(help="Run directory of a trained 'mono', 'duo', 'llm-judge' or 'pipeline' model.")
+    ],
     split: Annotated[Path, typer.Option(help="Split directory: its train+valid histories and item texts.")],
     recs: Annotated[Path, typer.Option(help="Recommendations file to re-rank (user_id,item_id,rank[,score]).")],
     out: Annotated[Path, typer.Option(help="Write the re-ranked recommendations here (.csv or .parquet).")],
     top: Annotated[
         int | None,
-        typer.Option(min=1, help="Re-rank each user's top M (default: the judge's, 50 mono/duo, 20 llm-judge)."),
+        typer.Option(
+            min=1,
+            help="Re-rank each user's top M (default: the judge's, 50 mono/duo, 20 llm-judge; a pipeline: all).",
+        ),
     ] = None,
     stage: Annotated[
-        JudgeStage,
-        typer.Option("--model", help="'mono' alone, or 'duo' over mono's top m (a duo run); an llm-judge has one."),
-    ] = JudgeStage.duo,
+        JudgeStage | None,
+        typer.Option(
+            "--model",
+            help="'mono' alone, or 'duo' over mono's top m (a duo run; the default where trained); a pipeline "
+            "run: 'fusion' alone, or its fusion then its judges (default: its own judge); an llm-judge has one.",
+        ),
+    ] = None,
     backend: Annotated[
         JudgeBackend, typer.Option(help="'onnx': ONNX Runtime int8 (faster on CPU); 'torch': the weights as trained.")
     ] = JudgeBackend.onnx,
 ) -> None:
-    """Re-rank the top M of any recommendations file with a trained cross-encoder judge."""
+    """Re-rank the top M of any recommendations file with a trained judge or a pipeline run."""
     from pairrank.data.split_data import SplitData
     from pairrank.data.split_io import Split
     from pairrank.eval.recs import read_recommendations
     from pairrank.experiments.reranking import load_judge, rerank_frame
-    from pairrank.judges.judge import CrossEncoderReranker
 
     with user_errors():
         data = SplitData.from_split(Split.read(split))
         trained = load_judge(judge, data, backend.value)
-        if stage is JudgeStage.duo and isinstance(trained, CrossEncoderReranker) and trained.duo is None:
-            raise ConfigError(f"{judge} holds no duo judge: train it with --model duo, or rerank with --model mono")
-        reranked, timing = rerank_frame(
-            trained, data, read_recommendations(recs), top=top, stage=stage.value, path=recs
-        )
+        stage_name = stage.value if stage is not None else None
+        reranked, timing = rerank_frame(trained, data, read_recommendations(recs), top=top, stage=stage_name, path=recs)
         out.parent.mkdir(parents=True, exist_ok=True)
         reranked.to_parquet(out, index=False) if out.suffix == ".parquet" else reranked.to_csv(out, index=False)
     console.print(

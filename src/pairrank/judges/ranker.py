@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import pandas as pd
 
 from pairrank.data.dataset import Dataset
@@ -26,12 +25,11 @@ from pairrank.errors import ConfigError, DataError
 from pairrank.judges.config import JudgeConfig
 from pairrank.judges.distill import load_teacher, teacher_targets
 from pairrank.judges.inputs import JudgeInputs
-from pairrank.judges.judge import CrossEncoderReranker, DuoJudge, JudgeSettings, MonoJudge, blend
+from pairrank.judges.judge import CrossEncoderReranker, DuoJudge, JudgeSettings, MonoJudge
 from pairrank.judges.judged import JudgedRanker
 from pairrank.judges.network import CrossEncoderNet
-from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, sample_pairs, train_duo, train_mono
+from pairrank.judges.training import Pairs, TrainingOptions, choose_blends, sample_pairs, train_duo, train_mono
 from pairrank.models.registry import load_model, model_class
-from pairrank.progress import progress_bar
 
 JUDGE, RETRIEVER, ITEM_TEXT, REPORT = "judge", "retriever", "item_text.parquet", "judge_report.json"
 # A model in memory after fitting scores with torch; loaded from its folder, with `config.backend`.
@@ -84,35 +82,14 @@ class MonoRanker(JudgedRanker):
             "mono_seconds": round(time.perf_counter() - started),
             "device": str(network.device),
         }
+        if self.trains_duo:
+            started = time.perf_counter()
+            duo = train_duo(network, self.reranker.inputs, pairs, options)
+            self.report["duo_seconds"] = round(time.perf_counter() - started)
+            self.reranker.duo = DuoJudge(duo, self.reranker.inputs)
         lists, relevant = self._validation_lists(valid)
         histories = [self.reranker.inputs.history(self.latest[u]) for u in lists]
-        with progress_bar("mono judge: validation users", len(lists)) as bar:
-            scores = []
-            for history, items in zip(histories, lists.values()):
-                scores.append(self.reranker.mono.score(history, items))
-                bar.advance()
-        settings.mono_alpha, ndcg = choose_alpha(scores, relevant)
-        self.report |= {"valid_users": len(lists), "mono_alpha": settings.mono_alpha, "mono_valid_ndcg@10": ndcg}
-        if self.trains_duo:
-            self._fit_duo(pairs, options, histories, lists, relevant, scores)
-
-    def _fit_duo(self, pairs, options, histories, lists, relevant, mono_scores) -> None:
-        started = time.perf_counter()
-        network = train_duo(self.reranker.mono.network, self.reranker.inputs, pairs, options)
-        self.report["duo_seconds"] = round(time.perf_counter() - started)
-        duo = DuoJudge(network, self.reranker.inputs)
-        settings, top = self.reranker.settings, self.config.duo_top
-        wins, duo_relevant = [], []
-        with progress_bar("duo judge: validation users", len(lists)) as bar:
-            for history, items, scores, hits in zip(histories, lists.values(), mono_scores, relevant):
-                order = np.argsort(-blend(scores, settings.mono_alpha), kind="stable")[:top]
-                if hits[order].any():
-                    wins.append(duo.wins(history, np.asarray(items)[order]))
-                    duo_relevant.append(hits[order])
-                bar.advance()
-        settings.duo_alpha, ndcg = choose_alpha(wins, duo_relevant)
-        self.reranker.duo = duo
-        self.report |= {"duo_valid_users": len(wins), "duo_alpha": settings.duo_alpha, "duo_valid_ndcg@10": ndcg}
+        self.report |= choose_blends(self.reranker, histories, list(lists.values()), relevant)
 
     def _pairs(self, train: Dataset) -> Pairs:
         config = self.config

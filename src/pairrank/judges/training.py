@@ -13,6 +13,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from pairrank.data.dataset import Dataset
 from pairrank.judges.inputs import JudgeInputs
-from pairrank.judges.judge import blend
+from pairrank.judges.judge import CrossEncoderReranker, blend
 from pairrank.judges.network import CrossEncoderNet
 from pairrank.models.base import Recommender
 from pairrank.progress import progress_bar
@@ -190,6 +191,35 @@ def fit_pairs(
             )
     model.eval()
     return losses
+
+
+def choose_blends(
+    reranker: CrossEncoderReranker, texts: list[str], lists: list[np.ndarray], relevant: list[np.ndarray]
+) -> dict[str, Any]:
+    """Set the judges' blend weights from validation lists (each best first, in the order the judges will
+    re-rank; `relevant`: bool per position; `texts`: each user's history as the judges read it): mono's over
+    the whole list, then duo's over mono's blended top `duo_top` (lists with a relevant item there), if
+    there is a duo judge. Returns what validation measured."""
+    settings = reranker.settings
+    scores = []
+    with progress_bar("mono judge: validation users", len(lists)) as bar:
+        for text, items in zip(texts, lists):
+            scores.append(reranker.mono.score(text, items))
+            bar.advance()
+    settings.mono_alpha, ndcg = choose_alpha(scores, relevant)
+    report = {"valid_users": len(lists), "mono_alpha": settings.mono_alpha, "mono_valid_ndcg@10": ndcg}
+    if reranker.duo is None:
+        return report
+    wins, duo_relevant = [], []
+    with progress_bar("duo judge: validation users", len(lists)) as bar:
+        for text, items, mono_scores, hits in zip(texts, lists, scores, relevant):
+            order = np.argsort(-blend(mono_scores, settings.mono_alpha), kind="stable")[: settings.duo_top]
+            if hits[order].any():
+                wins.append(reranker.duo.wins(text, np.asarray(items)[order]))
+                duo_relevant.append(hits[order])
+            bar.advance()
+    settings.duo_alpha, ndcg = choose_alpha(wins, duo_relevant)
+    return report | {"duo_valid_users": len(wins), "duo_alpha": settings.duo_alpha, "duo_valid_ndcg@10": ndcg}
 
 
 def choose_alpha(scores: list[np.ndarray], relevant: list[np.ndarray]) -> tuple[float, dict[str, float]]:

@@ -71,10 +71,12 @@ def candidate_features(
     stats: ItemStats,
     recent: np.ndarray,
     history_length: np.ndarray,
+    union_ranks: np.ndarray | None = None,
 ) -> np.ndarray:
     """[b, n, f] float32 features (columns as `feature_names`) for candidates [b, n].
 
-    `recent` [b, w] holds each user's latest items (-1 padding), `history_length` [b] their counts.
+    `recent` [b, w] holds each user's latest items (-1 padding), `history_length` [b] their counts;
+    `union_ranks` [b, n] each candidate's rank in the retrievers' union (None: the candidates are that union).
     """
     b, n = candidates.shape
     safe = np.maximum(candidates, 0)
@@ -83,7 +85,9 @@ def candidate_features(
         scores = output.scores_of(candidates, item_vectors[name])
         best = np.where(np.isfinite(output.scores[:, :1]), output.scores[:, :1], 0.0)
         columns += [scores, output.ranks_of(candidates), scores - best]
-    columns.append(np.broadcast_to(np.arange(1, n + 1, dtype=np.float32), (b, n)))
+    if union_ranks is None:
+        union_ranks = np.broadcast_to(np.arange(1, n + 1, dtype=np.float32), (b, n))
+    columns.append(union_ranks)
     columns.append(np.log1p(stats.popularity[safe]))
     columns.append(np.log1p(stats.recent_popularity[safe]))
     columns += _text_similarities(safe, recent, stats.text_vectors)

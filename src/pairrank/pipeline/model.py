@@ -15,6 +15,7 @@ trades relevance for variety (MMR).
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -35,7 +36,7 @@ from pairrank.judges.config import JudgeConfig
 from pairrank.judges.judge import CrossEncoderReranker
 from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.models.base import Recommender, top_k
-from pairrank.models.config import config_from_dict
+from pairrank.models.config import config_from_dict, replace_options
 from pairrank.models.registry import load_model, model_class
 from pairrank.pipeline.config import PipelineConfig
 from pairrank.pipeline.features import (
@@ -46,6 +47,7 @@ from pairrank.pipeline.features import (
     feature_names,
 )
 from pairrank.pipeline.fusion import Fusion
+from pairrank.pipeline.judge_blend import LabelledRows, blend_with_fusion
 from pairrank.pipeline.postprocess import attribute_mask, mmr
 from pairrank.pipeline.retrieve import Retriever, RetrieverOutput, union
 from pairrank.progress import progress_bar
@@ -94,20 +96,27 @@ class Pipeline(Recommender):
         self.report["retriever_fit_seconds"] = fit_seconds
         self._retrieval = None
         self._describe(train)
+        labelled = None
         if self.config.fusion and valid is not None:
-            self._fit_fusion(train, valid)
+            labelled = self._fit_fusion(train, valid)
         if self.config.judge != "none":
-            self._fit_judge(train, valid)
+            self._fit_judge(train, valid, labelled)
 
-    def _fit_judge(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit_judge(self, train: Dataset, valid: Dataset | None, labelled: LabelledRows | None) -> None:
         """The judges, trained once on the selection run (as `--model mono|duo` would, with their own
-        retriever) and kept for the final run, where they read the final run's histories."""
+        retriever) and kept for the final run, where they read the final run's histories. The cross-encoders'
+        blend weights are then chosen again against the fused order (`judge_blend`)."""
         self.item_text = list(train.item_text or [])
         if self.reranker is None:
             if valid is None:
                 raise ConfigError("pipeline trains its judge on validation users: fit(train, valid), or judge = none")
             judge = model_class(self.config.judge)(self.config.judge_options).fit(train, valid)
             self.reranker, self.report["judge"] = judge.reranker, judge.report
+            if isinstance(self.reranker, CrossEncoderReranker) and labelled is not None:
+                options = judge.config
+                self.report["judge_blend"] = blend_with_fusion(
+                    self, self.reranker, valid, labelled, valid_users=options.valid_users, seed=options.seed
+                )
 
     def refit(self, data: Dataset, fresh: Callable[[Any], Recommender]) -> Recommender:
         """The final model: retrievers refit on `data` (train+valid) with their selected configs; the fusion
@@ -133,14 +142,18 @@ class Pipeline(Recommender):
         )
         self.recent = train.sequences(self.config.history_window, -1)
 
-    def _fit_fusion(self, train: Dataset, valid: Dataset) -> None:
+    def _fit_fusion(self, train: Dataset, valid: Dataset) -> LabelledRows:
+        """Both fusions; returns the rows the warm one learned from."""
         started = time.perf_counter()
         if self.config.held_out_items > 0:
             features, labels, sizes, recall = self.held_out_rows(train, valid)
             learned_on = f"validation items and up to {self.config.held_out_items} held-out train items per user"
+            label_users = train.subset(train.latest_rows(self.config.held_out_items)).joined(valid).active_users()
         else:
             features, labels, sizes, recall = self.validation_rows(valid)
             learned_on = "validation items"
+            label_users = valid.active_users()
+        learned = LabelledRows(features, labels, sizes, label_users)
         labelled = {
             "learned_on": learned_on,
             "labels": int((labels > 0).sum()),  # relevant candidates among the rows learned from
@@ -167,6 +180,14 @@ class Pipeline(Recommender):
             "learned_on": learned_on,
             "feature_gain": _rounded(self.cold_fusion.importance()),
         }
+        return learned
+
+    def with_fusion(self, fusion: Fusion) -> Pipeline:
+        """A copy of this fitted pipeline ranking by `fusion`, without judges or MMR."""
+        copied = copy.copy(self)
+        copied.config = replace_options(self.config, {"judge": "none", "mmr_lambda": 1.0})
+        copied.fusion, copied.reranker, copied.latency = fusion, None, {}
+        return copied
 
     def _cold_capable(self) -> list[str]:
         return [n for n in self.config.retrievers if model_class(n).supports_cold_items]
@@ -259,22 +280,40 @@ class Pipeline(Recommender):
         self._clock("retrieve", time.perf_counter() - started)
         return candidates, outputs
 
-    def features(self, users: np.ndarray, candidates: np.ndarray, outputs: dict[str, RetrieverOutput]) -> np.ndarray:
-        """The candidates' features [b, m, f] (`feature_names`)."""
+    def features(
+        self,
+        users: np.ndarray,
+        candidates: np.ndarray,
+        outputs: dict[str, RetrieverOutput],
+        union_ranks: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The candidates' features [b, m, f] (`feature_names`); `union_ranks` as in `candidate_features`."""
         started = time.perf_counter()
         vectors = {r.name: r.item_vectors for r in self._retrievers()}
         length = np.diff(self.history.indptr)[users] if len(users) else np.zeros(0)
-        features = candidate_features(candidates, outputs, vectors, self.stats, self.recent[users], length)
+        features = candidate_features(candidates, outputs, vectors, self.stats, self.recent[users], length, union_ranks)
         self._clock("features", time.perf_counter() - started)
         return features
 
-    def _ranked(self, users: np.ndarray, blocked: sp.csr_matrix, allowed: np.ndarray | None) -> np.ndarray:
-        """Scores [b, n_items]: the fused score of each candidate, -inf for every other item."""
+    def _ranked(
+        self,
+        users: np.ndarray,
+        blocked: sp.csr_matrix,
+        allowed: np.ndarray | None,
+        listed: np.ndarray | None = None,
+        stage: str | None = None,
+    ) -> np.ndarray:
+        """Scores [b, n_items]: the fused score of each candidate, -inf for every other item. `listed` [b, m]
+        (-1 padded) makes those items the candidates, each with its rank in the retrievers' union (that
+        union's length + 1 if absent); the judges run at `stage` (default the config's `judge`)."""
         candidates, outputs = self.retrieve(users, blocked, allowed)
+        union_ranks = None
+        if listed is not None:
+            candidates, union_ranks = listed, _union_ranks(candidates, listed)
         if not self.config.fusion:
             scores = np.broadcast_to(-np.arange(candidates.shape[1], dtype=np.float32), candidates.shape)
         else:
-            flat = self.features(users, candidates, outputs)
+            flat = self.features(users, candidates, outputs, union_ranks)
             started = time.perf_counter()
             flat = flat.reshape(-1, flat.shape[2])
             warm = self.fusion.predict(flat)
@@ -286,17 +325,45 @@ class Pipeline(Recommender):
         out = np.full((len(users), len(self.items)), -np.inf, dtype=np.float32)
         present = candidates >= 0
         out[np.nonzero(present)[0], candidates[present]] = scores[present]
-        if self.reranker is not None:
-            self._judge(users, out)
+        stage = self.config.judge if stage is None else stage
+        if self.reranker is not None and stage != "none":
+            self._judge(users, out, stage)
         return out
 
-    def _judge(self, users: np.ndarray, scores: np.ndarray) -> None:
+    def _judge(self, users: np.ndarray, scores: np.ndarray, stage: str) -> None:
         """Re-rank each row's fused top M with the judges, in place: they move above every other item."""
         started = time.perf_counter()
         top, values = top_k(scores, self.reranker.top)
         top[~np.isfinite(values)] = -1
-        self.reranker.promote(scores, top, self.recent[users], stage=self.config.judge)
+        self.reranker.promote(scores, top, self.recent[users], stage=stage)
         self._clock("judge", time.perf_counter() - started)
+
+    def rank_lists(
+        self,
+        users: np.ndarray,
+        lists: np.ndarray,
+        *,
+        stage: str | None = None,
+        done: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Each user's list (a row of `lists` [b, m]: item indices, -1 padded) re-ordered by the fusion, then
+        by the judges at `stage` ("mono", "duo" or "none"; default the config's `judge`). Retrieval runs as in
+        `recommend`, so each listed item's retriever scores and ranks, and its union rank, mean what the fusion
+        learned. `done(n)` after each batch of n users."""
+        self._check_fitted()
+        users, lists = np.asarray(users, dtype=np.int64), np.asarray(lists, dtype=np.int64)
+        self.latency = {}
+        ordered = np.full_like(lists, -1)
+        for start in range(0, len(users), BATCH):
+            rows = slice(start, start + BATCH)
+            batch, listed = users[rows], lists[rows]
+            scores = self._ranked(batch, self.history[batch], None, listed, stage)
+            values = np.where(listed >= 0, np.take_along_axis(scores, np.maximum(listed, 0), axis=1), -np.inf)
+            ordered[rows] = np.take_along_axis(listed, np.argsort(-values, axis=1, kind="stable"), axis=1)
+            if done is not None:
+                done(len(batch))
+        self.latency = {part: seconds / max(len(users), 1) for part, seconds in self.latency.items()}
+        return ordered
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self._ranked(users, self.history[users], None)
@@ -421,6 +488,17 @@ def _hits(candidates: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     for row in range(len(candidates)):
         hits[row] = np.isin(candidates[row], relevant.indices[relevant.indptr[row] : relevant.indptr[row + 1]])
     return hits & (candidates >= 0)
+
+
+def _union_ranks(union: np.ndarray, listed: np.ndarray) -> np.ndarray:
+    """[b, m] float32: the 1-based rank of each listed item in its row of `union` [b, n] (-1 padded); the
+    row's union length + 1 for an item not in it."""
+    ranks = np.empty(listed.shape, dtype=np.float32)
+    for row in range(len(listed)):
+        members = union[row][union[row] >= 0]
+        position = dict(zip(members.tolist(), range(1, len(members) + 1)))
+        ranks[row] = [position.get(item, len(members) + 1) for item in listed[row].tolist()]
+    return ranks
 
 
 def _below_warm(scores: np.ndarray, is_cold: np.ndarray) -> np.ndarray:
