@@ -198,6 +198,8 @@ def test_rerank_command_reorders_only_each_users_top(duo_run, loo_data, ease_run
     recs.to_csv(tmp_path / "bad.csv", index=False)
     bad = runner.invoke(app, [str(a) for a in [*args[:6], tmp_path / "bad.csv", "--out", tmp_path / "x.csv"]])
     assert bad.exit_code == 2 and "bad.csv" in bad.output and "no-such-item" in bad.output
+    fusion = runner.invoke(app, [str(a) for a in [*args, "--model", "fusion", "--out", tmp_path / "x.csv"]])
+    assert fusion.exit_code == 2 and "only a pipeline run has a fusion stage" in fusion.output
     twice = pd.concat([recs.iloc[1:3], recs.iloc[[1]].assign(rank=99)])
     twice.to_csv(tmp_path / "twice.csv", index=False)
     repeated = runner.invoke(app, [str(a) for a in [*args[:6], tmp_path / "twice.csv", "--out", tmp_path / "y.csv"]])
