@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+import io
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from conftest import final_run
+from rich.console import Console
 from typer.testing import CliRunner
 
+from pairrank import progress
 from pairrank.cli import app
 from pairrank.errors import ConfigError
 from pairrank.experiments.recommending import recommend_for_test
@@ -19,7 +22,7 @@ from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import DuoJudge, MonoJudge, blend
 from pairrank.judges.network import CrossEncoderNet
 from pairrank.judges.ranker import DuoRanker
-from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, sample_pairs, train_mono
+from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, fit_pairs, sample_pairs, train_mono
 from pairrank.models.itemknn import ItemKNN
 from pairrank.models.registry import load_model
 
@@ -113,6 +116,28 @@ def test_mono_learns_a_pairwise_preference_from_text(network):
     )
     assert losses[-1] < losses[0]
     assert accuracy() > max(0.85, before)
+
+
+def test_fine_tuning_logs_its_running_loss_ten_times_an_epoch(monkeypatch):
+    """A log of a long fine-tuning says how the loss goes while an epoch runs, not only at its end."""
+    log = io.StringIO()
+    monkeypatch.setattr(progress, "console", Console(file=log, force_terminal=False, width=200))
+    monkeypatch.setattr(progress, "PLAIN_EVERY_SECONDS", 3600.0)
+    monkeypatch.delenv("PAIRRANK_QUIET", raising=False)
+    model, seen = torch.nn.Linear(3, 1), []
+
+    def loss_of(rows: np.ndarray) -> torch.Tensor:
+        value = model(torch.ones(len(rows), 3)).pow(2).mean()
+        seen.append(float(value.detach()))
+        return value
+
+    losses = fit_pairs(model, loss_of, 40, TrainingOptions(epochs=2, learning_rate=0.05, batch_size=2, seed=0), "t")
+    lines = [line.split(": ")[1] for line in log.getvalue().splitlines() if "epoch 2 loss so far" in line]
+    assert len(lines) == 9  # every 2 of the epoch's 20 steps, but the last, which the epoch's own line reports
+    assert lines[0] == f"epoch 2 loss so far {np.mean(seen[20:22]):.4f}"
+    assert lines[-1] == f"epoch 2 loss so far {np.mean(seen[20:38]):.4f}"
+    assert f"t judge: epoch 2 loss {losses[1]:.4f}" in log.getvalue()
+    assert losses[1] < losses[0]
 
 
 def test_hard_negatives_come_from_the_history_before_the_positive(loo_data):

@@ -171,7 +171,7 @@ def fit_pairs(
     optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate)
     total = steps_per_epoch * options.epochs
     schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP * total), total)
-    losses = []
+    losses, report_every = [], max(1, steps_per_epoch // 10)  # the running loss, ten times an epoch
     with progress_bar(f"{label} judge: epoch 1", total) as bar:
         for epoch in range(options.epochs):
             model.eval()  # no dropout: the new head's first signal, through an untrained pooler, is faint
@@ -184,7 +184,10 @@ def fit_pairs(
                 optimizer.step()
                 schedule.step()
                 summed += float(value.detach())
-                bar.advance()
+                running = None
+                if (step + 1) % report_every == 0 and step + 1 < steps_per_epoch:
+                    running = f"{label} judge: epoch {epoch + 1} loss so far {summed / (step + 1):.4f}"
+                bar.advance(description=running)
             losses.append(summed / steps_per_epoch)
             bar.describe(
                 f"{label} judge: epoch {epoch + 1} loss {losses[-1]:.4f} ({time.perf_counter() - started:.0f} s)"

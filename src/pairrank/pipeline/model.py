@@ -49,7 +49,7 @@ from pairrank.pipeline.features import (
 from pairrank.pipeline.fusion import Fusion
 from pairrank.pipeline.judge_blend import LabelledRows, blend_with_fusion
 from pairrank.pipeline.postprocess import attribute_mask, mmr
-from pairrank.pipeline.retrieve import Retriever, RetrieverOutput, union
+from pairrank.pipeline.retrieve import Retriever, RetrieverOutput, ranks_in, union
 from pairrank.progress import progress_bar
 
 BATCH = 256  # users per retrieval and feature batch
@@ -493,12 +493,9 @@ def _hits(candidates: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
 def _union_ranks(union: np.ndarray, listed: np.ndarray) -> np.ndarray:
     """[b, m] float32: the 1-based rank of each listed item in its row of `union` [b, n] (-1 padded); the
     row's union length + 1 for an item not in it."""
-    ranks = np.empty(listed.shape, dtype=np.float32)
-    for row in range(len(listed)):
-        members = union[row][union[row] >= 0]
-        position = dict(zip(members.tolist(), range(1, len(members) + 1)))
-        ranks[row] = [position.get(item, len(members) + 1) for item in listed[row].tolist()]
-    return ranks
+    ranks = ranks_in(union, listed)
+    lengths = (union >= 0).sum(axis=1, keepdims=True) + 1
+    return np.where(np.isnan(ranks), lengths, ranks).astype(np.float32)
 
 
 def _below_warm(scores: np.ndarray, is_cold: np.ndarray) -> np.ndarray:

@@ -41,13 +41,18 @@ class RetrieverOutput:
 
     def ranks_of(self, candidates: np.ndarray) -> np.ndarray:
         """[b, c] 1-based rank of each candidate in this retriever's list; n + 1 if it is not in it."""
-        n = self.items.shape[1]
-        ranks = np.full(candidates.shape, n + 1, dtype=np.float32)
-        for row in range(len(candidates)):
-            listed = self.items[row]
-            position = {item: rank for rank, item in enumerate(listed[listed >= 0].tolist(), start=1)}
-            ranks[row] = [position.get(item, n + 1) for item in candidates[row].tolist()]
-        return ranks
+        return np.nan_to_num(ranks_in(self.items, candidates), nan=self.items.shape[1] + 1)
+
+
+def ranks_in(lists: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """[b, c] float32: the 1-based rank of each candidate in its row of `lists` [b, n] (-1 padded); NaN where
+    the row does not hold it."""
+    ranks = np.empty(candidates.shape, dtype=np.float32)
+    for row in range(len(candidates)):
+        listed = lists[row]
+        position = {item: rank for rank, item in enumerate(listed[listed >= 0].tolist(), start=1)}
+        ranks[row] = [position.get(item, np.nan) for item in candidates[row].tolist()]
+    return ranks
 
 
 class Retriever:
