@@ -24,7 +24,7 @@ from pairrank.judges.network import CrossEncoderNet
 from pairrank.judges.ranker import DuoRanker
 from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, fit_pairs, sample_pairs, train_mono
 from pairrank.models.itemknn import ItemKNN
-from pairrank.models.registry import load_model
+from pairrank.models.registry import load_model, model_class
 
 TINY = {"layers": 2, "max_pairs": 48, "valid_users": 12, "top": 12, "duo_top": 3, "history_items": 2}
 TINY_TORCH = TINY | {"backend": "torch"}  # reloads to exactly the in-memory (torch) judge
@@ -167,11 +167,49 @@ def test_hard_negatives_come_from_the_history_before_the_positive(loo_data):
         assert negative in top[0][~np.isin(top[0], later)][:10]
 
 
+def test_an_unseen_retriever_lists_positives_as_at_serving_and_listed_pairs_keep_only_those(loo_data):
+    """With `negatives_from = "unseen"` the pairs' retriever is fit without each user's last `positions` train
+    items (the positives), so it lists far fewer of them than one fit on all of train, which learned each from its
+    own user's row; `positives = "listed"` keeps only positives in the retriever's top for the history before them."""
+    train = loo_data.dataset(loo_data.split.train)
+    judged = DuoRanker(negatives_from="unseen", positions=2, top=20)
+    judged.retriever = model_class("ease")().fit(train)
+    unseen = judged.pairs_retriever(train)
+    users = train.active_users()
+    sequences = train.user_sequences(users)
+    for user, sequence in zip(users, sequences):
+        assert set(unseen.user_history(user)) == set(sequence[:-2])
+    fitted = DuoRanker(negatives_from="train")
+    fitted.retriever = judged.retriever
+    assert fitted.pairs_retriever(train) is judged.retriever
+    longest = max(map(len, sequences))
+    options = dict(history_items=longest, positions=2, negatives=1, top=20, max_pairs=10_000, seed=0)
+    text = lambda history: " ".join(map(str, history[history >= 0]))  # noqa: E731
+    listed_by = {
+        name: sample_pairs(train, retriever, text, listed_only=True, **options)
+        for name, retriever in (("train", judged.retriever), ("unseen", unseen))
+    }
+    every = sample_pairs(train, unseen, text, **options)
+    assert len(listed_by["unseen"]) < len(every) / 2 < len(listed_by["train"])
+    whole = {(tuple(full[:-cut]), full[-cut]): full for full in sequences for cut in (1, 2) if full.size > cut}
+    pairs = listed_by["unseen"]
+    assert len(pairs) >= 10
+    with pytest.raises(ConfigError, match="scores histories"):
+        sample_pairs(train, model_class("bprmf")(), text, listed_only=True, **options)
+    for history, positive in zip(pairs.history_items, pairs.positives):
+        later = whole[tuple(history), positive][history.size + 1 :]
+        top, _ = unseen.recommend_histories([history], 20 + later.size)
+        assert positive in top[0][~np.isin(top[0], later)][:20]
+
+
 def test_bad_judge_options_fail_before_data_is_read():
     with pytest.raises(ConfigError, match="duo_top"):
         DuoRanker(top=5, duo_top=10)
     with pytest.raises(ConfigError, match="single model"):
         DuoRanker(retriever="pipeline")
+    with pytest.raises(ConfigError, match="scores histories"):
+        DuoRanker(retriever="bprmf")  # listed positives need the retriever's list for the history before each
+    DuoRanker(retriever="bprmf", positives="all", negatives_from="train")
 
 
 @pytest.fixture(scope="module")

@@ -145,11 +145,14 @@ class Dataset:
             ratings=None if self.ratings is None else self.ratings[keep],
         )
 
-    def latest_rows(self, count: int) -> np.ndarray:
-        """Bool per row: each user's latest `count` rows, at most half of the user's rows."""
+    def latest_rows(self, count: int, *, at_most_half: bool = True) -> np.ndarray:
+        """Bool per row: each user's latest `count` rows (with `at_most_half`, at most half of the user's rows)."""
         order, from_end = self._newest_first()
-        per_user = np.bincount(self.user_index, minlength=self.n_users)
         latest = np.zeros(len(self), dtype=bool)
+        if not at_most_half:
+            latest[order] = from_end < count
+            return latest
+        per_user = np.bincount(self.user_index, minlength=self.n_users)
         latest[order] = from_end < np.minimum(count, per_user[self.user_index[order]] // 2)
         return latest
 

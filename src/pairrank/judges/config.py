@@ -23,8 +23,13 @@ class JudgeConfig:
     duo_top: PositiveInt = 10  # duo compares every pair of mono's top m, in both orders
     history_items: PositiveInt = 3  # latest history items the judge reads, newest first
     item_tokens: PositiveInt = 16  # tokens kept of each item's text
-    positions: PositiveInt = 3  # training cuts per user, from the end of the train sequence
+    positions: PositiveInt = 8  # training cuts per user, from the end of the train sequence
     negatives: PositiveInt = 2  # hard negatives per positive, drawn from the retriever's top M
+    # "listed": only positives in the retriever's top M themselves (the lists the judges re-rank); "all": every one
+    positives: Literal["all", "listed"] = "listed"
+    # "unseen": hard negatives (and listed positives) from a copy of the retriever fit without each user's last
+    # `positions` train items, as at serving time; "train": from the retriever fit on all of train
+    negatives_from: Literal["train", "unseen"] = "unseen"
     max_pairs: PositiveInt = 6000  # training pairs per epoch at most (seeded sample)
     epochs: PositiveInt = 1
     learning_rate: PositiveFloat = 1e-4
@@ -49,4 +54,15 @@ class JudgeConfig:
             raise ConfigError(f"teacher {self.teacher}: no such run folder")
         if self.duo_top > self.top:
             raise ConfigError(f"duo_top ({self.duo_top}) cannot exceed top ({self.top})")
+        check_pair_drawing(self.retriever, self.positives, self.negatives_from)
         config_from_dict(model_class(self.retriever).Config, self.retriever_options, owner=f"judge/{self.retriever}")
+
+
+def check_pair_drawing(retriever: str, positives: str, negatives_from: str) -> None:
+    """Listed positives and an unseen retriever rank the history before each positive: the retriever must score
+    histories given now."""
+    if (positives == "listed" or negatives_from == "unseen") and not model_class(retriever).scores_histories:
+        raise ConfigError(
+            f'positives = "listed" and negatives_from = "unseen" need a retriever that scores histories given now, '
+            f'not {retriever!r}: choose another retriever, or set positives = "all" and negatives_from = "train"'
+        )

@@ -37,6 +37,16 @@ class JudgedRanker(Recommender):
         self.report: dict[str, Any] = {}
         self.latency: dict[str, float] = {}
 
+    def pairs_retriever(self, train: Dataset) -> Recommender:
+        """The retriever whose top M gives the training pairs their hard negatives (`negatives_from`): the fitted
+        one, or ("unseen") a copy fit without each user's last `positions` train items, which ranks the training
+        positives without having seen them, as the served retriever ranks the items it is asked about (one fit on
+        all of train has learned each positive from its own user's row, and lists it far more often)."""
+        if self.config.negatives_from == "train":
+            return self.retriever
+        keep = ~train.latest_rows(self.config.positions, at_most_half=False)
+        return model_class(self.config.retriever)(self.retriever_config).fit(train.subset(keep))
+
     def refit(self, data: Dataset, fresh: Callable[[Any], Recommender]) -> Recommender:
         """The final model: the retriever refit on `data` (train+valid); the judge trained here is kept."""
         final = type(self)(self.config)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
+from pairrank.judges.config import check_pair_drawing
 from pairrank.judges.gathering import BATCH_USERS
 from pairrank.judges.llm_prompts import DEFAULT_LIST_TEMPLATE, DEFAULT_TEMPLATE, LETTERS, PromptSettings
 from pairrank.judges.server_judge import server_options
@@ -38,6 +39,11 @@ class LLMJudgeConfig:
     title_tokens: PositiveInt = 24  # tokens kept of each item's title
     positions: PositiveInt = 2  # training cuts per user, from the end of the train sequence
     negatives: PositiveInt = 2  # pair-wise: hard negatives per positive from the retriever's top M (list-wise: M - 1)
+    # "listed": only positives in the retriever's top M themselves (the lists the judge re-ranks); "all": every one
+    positives: Literal["all", "listed"] = "all"
+    # "unseen": hard negatives (and listed positives) from a copy of the retriever fit without each user's last
+    # `positions` train items, as at serving time; "train": from the retriever fit on all of train
+    negatives_from: Literal["train", "unseen"] = "train"
     max_pairs: PositiveInt = 640  # training pairs at most (seeded sample); each is asked in both orders
     epochs: PositiveInt = 1
     learning_rate: PositiveFloat = 1e-3
@@ -74,5 +80,6 @@ class LLMJudgeConfig:
                 )
         if self.mode == "listwise" and self.top > len(LETTERS):
             raise ConfigError(f"the list-wise judge reads at most {len(LETTERS)} candidates: top = {self.top}")
+        check_pair_drawing(self.retriever, self.positives, self.negatives_from)
         owner = f"llm-judge/{self.retriever}"
         config_from_dict(model_class(self.retriever).Config, self.retriever_options, owner=owner)

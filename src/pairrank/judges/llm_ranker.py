@@ -94,7 +94,7 @@ class LLMRanker(JudgedRanker):
         listwise = config.mode == "listwise"
         pairs = sample_pairs(
             train,
-            self.retriever,
+            self.pairs_retriever(train),
             judge.history_text,
             history_items=config.history_items,
             positions=config.positions,
@@ -102,6 +102,7 @@ class LLMRanker(JudgedRanker):
             top=config.top,
             max_pairs=config.max_pairs,
             seed=config.seed,
+            listed_only=config.positives == "listed",
             grouped=listwise,
         )
         if not len(pairs):

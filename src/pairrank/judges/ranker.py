@@ -95,7 +95,7 @@ class MonoRanker(JudgedRanker):
         config = self.config
         return sample_pairs(
             train,
-            self.retriever,
+            self.pairs_retriever(train),
             self.reranker.inputs.history,
             history_items=config.history_items,
             positions=config.positions,
@@ -103,6 +103,7 @@ class MonoRanker(JudgedRanker):
             top=config.top,
             max_pairs=config.max_pairs,
             seed=config.seed,
+            listed_only=config.positives == "listed",
         )
 
     def _with_inputs(self, settings: JudgeSettings, mono: CrossEncoderNet, duo: CrossEncoderNet | None):

@@ -20,6 +20,7 @@ import torch
 from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from pairrank.data.dataset import Dataset
+from pairrank.errors import ConfigError
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import CrossEncoderReranker, blend
 from pairrank.judges.network import CrossEncoderNet
@@ -65,23 +66,30 @@ def sample_pairs(
     max_pairs: int,
     seed: int,
     grouped: bool = False,
+    listed_only: bool = False,
 ) -> Pairs:
     """(history, positive, hard negative) from each user's last `positions` train items: the items before a
     positive (its latest `history_items`, as `history_text` writes them) against `negatives` items drawn from
     the retriever's top `top` for the history before that positive (`retrieved_before`); at most `max_pairs` of
     them (a seeded sample). `grouped` keeps each positive's negatives in one row ([n, negatives], -1 padded), for
-    list-wise training."""
+    list-wise training. `listed_only` keeps only positives that are in that top `top` themselves: the lists a
+    judge re-ranks at serving time, where a positive outside the list cannot be moved."""
     rng = np.random.default_rng(seed)
     sequences = train.sequences(history_items + positions, -1)
     users = train.active_users()
-    pools = [retrieved_before(train, retriever, users, cut, top) for cut in range(1, positions + 1)]
+    if listed_only and not retriever.scores_histories:
+        raise ConfigError(f'positives = "listed" needs a retriever that scores histories, not {retriever.name!r}')
+    retrieved = [retrieved_before(train, retriever, users, cut, top) for cut in range(1, positions + 1)]
     histories, items, positive_items, negative_items = [], [], [], []
     for row, user in enumerate(users):
         sequence = sequences[user]
         for cut in range(1, positions + 1):
-            history, pool = sequence[: sequence.size - cut], pools[cut - 1][row]
+            history, (pools, listed) = sequence[: sequence.size - cut], retrieved[cut - 1]
+            pool = pools[row]
             if sequence[-cut] < 0 or not (history >= 0).any() or not pool.size:
                 break
+            if listed_only and not listed[row]:
+                continue
             drawn = rng.choice(pool, min(negatives, pool.size), replace=False)
             for negative in [np.pad(drawn, (0, negatives - drawn.size), constant_values=-1)] if grouped else drawn:
                 histories.append(history_text(history))
@@ -97,21 +105,28 @@ def sample_pairs(
     )
 
 
-def retrieved_before(train: Dataset, retriever: Recommender, users: np.ndarray, cut: int, top: int) -> list[np.ndarray]:
+def retrieved_before(
+    train: Dataset, retriever: Recommender, users: np.ndarray, cut: int, top: int
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Each user's hard negatives for the positive `cut` items from the end of their train history: the
     retriever's top `top` for the history before it, as the judge meets candidates at serving time, with none of
-    the user's train items among them (the positive and the items after it are the user's too). A retriever that
-    cannot score a history given now ranks from the whole train history instead (`recommend`)."""
+    the user's train items among them (the positive and the items after it are the user's too); and whether the
+    positive itself is in that top `top` (among the items that are not the user's later ones). A retriever that
+    cannot score a history given now ranks from the whole train history instead (`recommend`), where the
+    positive is never listed."""
     if not retriever.scores_histories:
         candidates, _ = retriever.recommend(users, top)
-        return [row[row >= 0] for row in candidates]
+        return [row[row >= 0] for row in candidates], np.zeros(len(users), dtype=bool)
     sequences = train.user_sequences(users)
     scored = [row for row, sequence in enumerate(sequences) if sequence.size > cut]
     candidates, _ = retriever.recommend_histories([sequences[row][:-cut] for row in scored], top + cut)
-    pools = [np.empty(0, dtype=np.int64)] * len(users)
+    pools, listed = [np.empty(0, dtype=np.int64)] * len(users), np.zeros(len(users), dtype=bool)
     for row, ranked in zip(scored, candidates):
-        pools[row] = ranked[(ranked >= 0) & ~np.isin(ranked, sequences[row][-cut:])][:top]
-    return pools
+        sequence = sequences[row]
+        positive, later = sequence[-cut], sequence[sequence.size - cut + 1 :]
+        listed[row] = positive in ranked[(ranked >= 0) & ~np.isin(ranked, later)][:top]
+        pools[row] = ranked[(ranked >= 0) & ~np.isin(ranked, sequence[-cut:])][:top]
+    return pools, listed
 
 
 def train_mono(
