@@ -12,7 +12,7 @@ from pairrank.data.split_io import Split
 from pairrank.errors import ConfigError
 from pairrank.experiments.training import train_model
 from pairrank.models.base import Recommender, top_k
-from pairrank.models.ease import EASE
+from pairrank.models.ease import EASE, item_gram, solve_precision
 from pairrank.models.itemknn import ItemKNN
 from pairrank.models.registry import baseline_names, load_model, model_class
 from pairrank.models.userknn import UserKNN
@@ -84,6 +84,19 @@ def test_ease_solves_over_items_with_interactions_only(loo_data):
     assert model.weights.shape == (len(model.active),) * 2 and len(model.active) < train.n_items
     untouched = np.setdiff1d(np.arange(train.n_items), model.active)
     assert (model.score(np.arange(10))[:, untouched] == 0).all()
+
+
+@pytest.mark.parametrize("l2", [0.01, 100.0])
+def test_ease_solves_in_float32_only_where_its_error_stays_small(loo_data, l2):
+    train = loo_data.train()
+    model = EASE(storage="float32", l2=l2).fit(train)
+    gram = item_gram(train.matrix[:, model.active])
+    assert solve_precision(gram, l2) == (np.float32 if l2 == 100.0 else np.float64)
+    exact = np.linalg.inv(gram.astype(np.float64) + l2 * np.eye(len(gram)))
+    exact /= -np.diag(exact)
+    np.fill_diagonal(exact, 0.0)
+    largest = np.abs(exact).max(axis=0)
+    assert (np.abs(model.weights - exact) <= 2e-4 * largest + 1e-12).all()
 
 
 def test_ease_has_zero_diagonal_and_itemknn_keeps_k_neighbours(loo_data):
