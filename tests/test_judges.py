@@ -18,9 +18,10 @@ from pairrank.cli import app
 from pairrank.errors import ConfigError
 from pairrank.experiments.recommending import recommend_for_test
 from pairrank.experiments.reranking import load_judge
+from pairrank.judges.backend import resolve_backend
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import DuoJudge, MonoJudge, blend
-from pairrank.judges.network import CrossEncoderNet
+from pairrank.judges.network import CrossEncoderNet, OnnxNet
 from pairrank.judges.ranker import DuoRanker
 from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, fit_pairs, sample_pairs, train_mono
 from pairrank.models.itemknn import ItemKNN
@@ -240,6 +241,31 @@ def test_the_onnx_judge_scores_like_the_torch_one(duo_run, loo_data):
     assert np.corrcoef(*mono)[0, 1] > 0.95  # int8 noise against a barely trained judge's narrow spread
     duo = [judge.duo.wins(history, items[:5]) for judge in (torch_judge, onnx_judge)]
     assert np.abs(duo[0] - duo[1]).max() < 0.1
+    auto_judge = load_judge(run, loo_data)  # the default backend, "auto"
+    assert isinstance(auto_judge.mono.network, OnnxNet if resolve_backend("auto") == "onnx" else CrossEncoderNet)
+
+
+@pytest.mark.parametrize(
+    ("cpu_info", "expected"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n", "torch"),  # AVX2 alone (AMD EPYC Zen 1)
+        ("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n", "onnx"),  # AVX-512 VNNI
+        ("processor\t: 0\nflags\t\t: fpu avx2 avx_vnni\n", "onnx"),  # AVX-VNNI
+        ("processor\t: 0\nFeatures\t: fp asimd asimddp\n", "onnx"),  # Arm with the dot-product extension
+        (None, "torch"),  # no /proc/cpuinfo
+    ],
+)
+def test_the_auto_backend_runs_int8_only_on_cpus_with_int8_dot_products(cpu_info, expected, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = tmp_path / "cpuinfo"
+    if cpu_info is not None:
+        path.write_text(cpu_info)
+    assert resolve_backend("auto", path) == expected
+    assert resolve_backend("onnx", path) == "onnx" and resolve_backend("torch", path) == "torch"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_backend("auto", path) == "torch"
+    with pytest.raises(ConfigError, match="unknown judge backend 'tf'"):
+        resolve_backend("tf", path)
 
 
 def test_rerank_command_reorders_only_each_users_top(duo_run, loo_data, ease_run, tmp_path, small_loo_split):

@@ -346,6 +346,7 @@ class JudgeStage(str, Enum):
 
 
 class JudgeBackend(str, Enum):
+    auto = "auto"
     onnx = "onnx"
     torch = "torch"
 
@@ -374,8 +375,12 @@ def rerank(
         ),
     ] = None,
     backend: Annotated[
-        JudgeBackend, typer.Option(help="'onnx': ONNX Runtime int8 (faster on CPU); 'torch': the weights as trained.")
-    ] = JudgeBackend.onnx,
+        JudgeBackend,
+        typer.Option(
+            help="'onnx': ONNX Runtime int8; 'torch': the weights as trained; 'auto': int8 where the CPU has int8 "
+            "dot-product instructions (VNNI), else torch, and torch on a GPU."
+        ),
+    ] = JudgeBackend.auto,
 ) -> None:
     """Re-rank the top M of any recommendations file with a trained judge or a pipeline run."""
     from pairrank.data.split_data import SplitData

@@ -88,11 +88,11 @@ class PipelineReranker:
 Reranker = CrossEncoderReranker | LLMReranker | PipelineReranker
 
 
-def load_judge(run: Path, data: SplitData, backend: str = "onnx", *, whole_pipeline: bool = True) -> Reranker:
+def load_judge(run: Path, data: SplitData, backend: str = "auto", *, whole_pipeline: bool = True) -> Reranker:
     """The judge of a `mono`/`duo`/`llm-judge` run folder (or a judge folder itself), reading the split's item
-    texts (titles for the LLM judge); a cross-encoder runs on ONNX Runtime (int8) or torch (`backend`). A
-    pipeline run is a re-ranker itself (its fusion, then its judges), or with `whole_pipeline` false only its
-    judges."""
+    texts (titles for the LLM judge); a cross-encoder runs on ONNX Runtime (int8) or torch (`backend`; "auto"
+    picks by the hardware). A pipeline run is a re-ranker itself (its fusion, then its judges), or with
+    `whole_pipeline` false only its judges."""
     if whole_pipeline and (run / "config.json").is_file() and read_meta(run).model == Pipeline.name:
         return PipelineReranker(load_model(run), data, run)
     folder = run / JUDGE if (run / JUDGE).is_dir() else run

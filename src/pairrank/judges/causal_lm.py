@@ -97,7 +97,9 @@ class CausalLM:
     @classmethod
     def load(cls, source: str | Path | None = None, dtype: torch.dtype = torch.float32) -> CausalLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # its weight-loading bar; PairRank reports its own progress
         path = default_model_path() if source is None else Path(source)
         if not path.exists():
             raise DataError("no such LLM folder or GGUF file", path)

@@ -37,7 +37,9 @@ class JudgeConfig:
     valid_users: PositiveInt = 300  # validation users (seeded) that choose the blend with the retriever's order
     seed: int = 42
     teacher: str | None = None  # an llm-judge run folder: mono learns its verdicts on the pairs (distillation)
-    backend: Literal["onnx", "torch"] = "onnx"  # a loaded judge runs on ONNX Runtime (int8) or torch
+    # a loaded judge runs on ONNX Runtime (int8) or torch; "auto": int8 where the CPU has int8 dot-product
+    # instructions, else torch (and torch on a GPU)
+    backend: Literal["auto", "onnx", "torch"] = "auto"
 
     @staticmethod
     def search_space(trial: Trial) -> dict[str, Any]:

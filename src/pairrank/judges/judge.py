@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pairrank.errors import ConfigError, DataError
+from pairrank.errors import DataError
 from pairrank.judges.aggregate import all_pairs
+from pairrank.judges.backend import resolve_backend
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.network import CrossEncoderNet, OnnxNet
 
@@ -26,7 +27,6 @@ SETTINGS = "judge.json"
 MONO, DUO = "mono", "duo"
 RERANKED = 1e6  # `promote` lifts re-ranked items to this score and above (ranking scores stay far below)
 ONNX_FILE = "judge_int8.onnx"  # beside each judge's weights: the int8 ONNX Runtime export
-BACKENDS = ("onnx", "torch")
 INFERENCE_BATCH = 64
 INPUT_FORMAT = "prefix"  # how the saved weights read their inputs: the history encoded once, as a prefix
 
@@ -174,13 +174,12 @@ class CrossEncoderReranker:
                 judge.network.export_onnx(folder / name / ONNX_FILE)
 
     @classmethod
-    def load(cls, folder: Path, item_text: Sequence[str], backend: str = "onnx") -> CrossEncoderReranker:
+    def load(cls, folder: Path, item_text: Sequence[str], backend: str = "auto") -> CrossEncoderReranker:
         """The judge saved in `folder`, reading items by `item_text` (one text per item index), run by ONNX
-        Runtime (int8, faster on CPU) or torch."""
+        Runtime (int8) or torch; "auto" picks by the hardware (`resolve_backend`)."""
         if not (folder / SETTINGS).exists():
             raise DataError(f"not a judge folder: no {SETTINGS}", folder)
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown judge backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        backend = resolve_backend(backend)
         saved = json.loads((folder / SETTINGS).read_text())
         if saved.get("input_format") != INPUT_FORMAT:  # older judges read one joint sequence
             raise DataError("this judge reads another input format than this PairRank's: retrain it", folder)
