@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from pairrank.experiments.reranking import load_judge
 from pairrank.judges.backend import resolve_backend
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import DuoJudge, MonoJudge, blend
-from pairrank.judges.network import CrossEncoderNet, OnnxNet
+from pairrank.judges.network import CrossEncoderNet, OnnxNet, onnx_export
 from pairrank.judges.ranker import DuoRanker
 from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, fit_pairs, sample_pairs, train_mono
 from pairrank.models.itemknn import ItemKNN
@@ -235,7 +236,13 @@ def test_duo_model_reranks_the_retrievers_top_and_reloads(duo_run, loo_data):
 
 def test_the_onnx_judge_scores_like_the_torch_one(duo_run, loo_data):
     _, run = duo_run
+    assert not list(run.rglob("*.onnx"))  # saving exports nothing: the export is made when first loaded
     torch_judge, onnx_judge = (load_judge(run, loo_data, backend) for backend in ("torch", "onnx"))
+    export = onnx_export(torch_judge.mono.network, run / "judge" / "mono")
+    assert export.is_relative_to(os.environ["PAIRRANK_CACHE"]) and export.is_file()
+    made = export.stat().st_mtime_ns
+    assert onnx_export(torch_judge.mono.network, run / "judge" / "mono") == export  # found, not made again
+    assert export.stat().st_mtime_ns == made and not list(export.parent.glob("*.partial.onnx"))
     history, items = onnx_judge.inputs.history(np.arange(5)), np.arange(10, 40)
     mono = [judge.mono.score(history, items) for judge in (torch_judge, onnx_judge)]
     assert np.corrcoef(*mono)[0, 1] > 0.95  # int8 noise against a barely trained judge's narrow spread

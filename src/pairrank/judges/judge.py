@@ -21,12 +21,11 @@ from pairrank.errors import DataError
 from pairrank.judges.aggregate import all_pairs
 from pairrank.judges.backend import resolve_backend
 from pairrank.judges.inputs import JudgeInputs
-from pairrank.judges.network import CrossEncoderNet, OnnxNet
+from pairrank.judges.network import CrossEncoderNet, OnnxNet, onnx_export
 
 SETTINGS = "judge.json"
 MONO, DUO = "mono", "duo"
 RERANKED = 1e6  # `promote` lifts re-ranked items to this score and above (ranking scores stay far below)
-ONNX_FILE = "judge_int8.onnx"  # beside each judge's weights: the int8 ONNX Runtime export
 INFERENCE_BATCH = 64
 INPUT_FORMAT = "prefix"  # how the saved weights read their inputs: the history encoded once, as a prefix
 
@@ -165,13 +164,12 @@ class CrossEncoderReranker:
         promote(lambda histories, lists: self.rerank_many(histories, lists, stage=stage), scores, top, histories)
 
     def save(self, folder: Path) -> None:
-        """Each judge as a Hugging Face folder plus its int8 ONNX export, and the settings."""
+        """Each judge as a Hugging Face folder, and the settings (the ONNX export is made when first loaded)."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / SETTINGS).write_text(json.dumps(asdict(self.settings), indent=2))
         for name, judge in ((MONO, self.mono), (DUO, self.duo)):
             if judge is not None:
                 judge.network.save(folder / name)
-                judge.network.export_onnx(folder / name / ONNX_FILE)
 
     @classmethod
     def load(cls, folder: Path, item_text: Sequence[str], backend: str = "auto") -> CrossEncoderReranker:
@@ -191,7 +189,7 @@ class CrossEncoderReranker:
 
         def network(name: str) -> CrossEncoderNet | OnnxNet:
             net = mono_net if name == MONO else CrossEncoderNet.load(folder / name)
-            return OnnxNet(folder / name / ONNX_FILE, net.tokenizer) if backend == "onnx" else net
+            return OnnxNet(onnx_export(net, folder / name), net.tokenizer) if backend == "onnx" else net
 
         duo = DuoJudge(network(DUO), inputs) if settings.duo_alpha is not None else None
         return cls(settings, MonoJudge(network(MONO), inputs), duo)

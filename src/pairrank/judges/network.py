@@ -14,6 +14,7 @@ history and itself; the head reads the mean of the candidate's token states.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -27,6 +28,9 @@ from pairrank.encoders.sentence import resolve_model
 from pairrank.errors import ConfigError, DataError
 from pairrank.judges.inputs import BATCH_KEYS, JudgeInputs
 from pairrank.train.distributed import World, training_device
+
+ONNX_FILE = "judge_int8.onnx"
+JUDGE_RECIPE = "judge-onnx-v1"  # bump when the judge's ONNX export or quantisation changes
 
 
 class CrossEncoderNet:
@@ -190,6 +194,27 @@ class CrossEncoderNet:
                 dynamo=False,
             )
             fuse_and_quantize(raw, fp32, path, self.model.config, fuse_embeddings=False)
+
+
+def onnx_export(network: CrossEncoderNet, folder: Path) -> Path:
+    """The int8 ONNX export of the judge saved in `folder` (`network`, loaded from it): made on first use and
+    kept under $PAIRRANK_CACHE/onnx/ by a hash of the weights and the recipe, so training pays nothing for a
+    runtime it may never use. An export that an older PairRank saved beside the weights is used as it is."""
+    from pairrank.encoders.onnx import default_onnx_dir
+
+    beside = folder / ONNX_FILE
+    if beside.is_file():
+        return beside
+    digest = hashlib.sha1(JUDGE_RECIPE.encode("utf-8"))
+    for weights in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
+        digest.update(weights.read_bytes())
+    path = default_onnx_dir() / f"judge-{digest.hexdigest()[:16]}" / ONNX_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.onnx")
+        network.export_onnx(partial)
+        os.replace(partial, path)  # atomic: a crash or a second process never sees half a file
+    return path
 
 
 class OnnxNet:
