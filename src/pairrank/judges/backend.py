@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import Literal, get_args
 
 from pairrank.errors import ConfigError
 
-BACKENDS = ("auto", "onnx", "torch")
+JudgeBackend = Literal["auto", "onnx", "torch"]
+BACKENDS: tuple[str, ...] = get_args(JudgeBackend)
 CPU_INFO = Path("/proc/cpuinfo")
-# int8 dot-product instructions (x86 VNNI, Arm's dot product): with them ONNX Runtime's int8 judge was the faster
-# (Intel Xeon: 36 against 57 ms a user; AMD EPYC Zen 4: 29 against 35 ms); with AVX2 alone, torch (AMD EPYC
-# Zen 1: 92 against 124 ms)
+# int8 dot-product instructions (x86 VNNI, Arm's dot product): with AVX-512 VNNI (AMD EPYC Zen 4) ONNX Runtime's
+# int8 judge was the faster, 29 against 35 ms a user; with AVX2 alone (Zen 1) torch was, 121 against 166 ms
 INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "asimddp"})
 
 
@@ -23,6 +22,8 @@ def resolve_backend(backend: str, cpu_info: Path = CPU_INFO) -> str:
         raise ConfigError(f"unknown judge backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend != "auto":
         return backend
+    import torch
+
     if torch.cuda.is_available():
         return "torch"
     return "onnx" if cpu_flags(cpu_info) & INT8_DOT_PRODUCT_FLAGS else "torch"

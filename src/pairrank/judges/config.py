@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
+from pairrank.judges.backend import JudgeBackend
 from pairrank.models.config import Trial, config_from_dict, model_options
 from pairrank.models.registry import model_class
 
@@ -39,7 +40,7 @@ class JudgeConfig:
     teacher: str | None = None  # an llm-judge run folder: mono learns its verdicts on the pairs (distillation)
     # a loaded judge runs on ONNX Runtime (int8) or torch; "auto": int8 where the CPU has int8 dot-product
     # instructions, else torch (and torch on a GPU)
-    backend: Literal["auto", "onnx", "torch"] = "auto"
+    backend: JudgeBackend = "auto"
 
     @staticmethod
     def search_space(trial: Trial) -> dict[str, Any]:

@@ -199,12 +199,9 @@ class CrossEncoderNet:
 def onnx_export(network: CrossEncoderNet, folder: Path) -> Path:
     """The int8 ONNX export of the judge saved in `folder` (`network`, loaded from it): made on first use and
     kept under $PAIRRANK_CACHE/onnx/ by a hash of the weights and the recipe, so training pays nothing for a
-    runtime it may never use. An export that an older PairRank saved beside the weights is used as it is."""
+    runtime it may never use."""
     from pairrank.encoders.onnx import default_onnx_dir
 
-    beside = folder / ONNX_FILE
-    if beside.is_file():
-        return beside
     digest = hashlib.sha1(JUDGE_RECIPE.encode("utf-8"))
     for weights in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
         digest.update(weights.read_bytes())
