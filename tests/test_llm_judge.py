@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 from pairrank.cli import app
 from pairrank.errors import ConfigError, DataError
 from pairrank.experiments.recommending import recommend_for_test
+from pairrank.experiments.reranking import load_judge
 from pairrank.judges.aggregate import all_pairs
 from pairrank.judges.causal_lm import CausalLM, default_model_path, dequantised_folder
 from pairrank.judges.distill import load_teacher, teacher_targets
 from pairrank.judges.llm_judge import LLMJudge
-from pairrank.judges.llm_prompts import ANSWER_PREFIX, PromptSettings
+from pairrank.judges.llm_prompts import ANSWER_PREFIX, PromptSettings, item_labels
 from pairrank.judges.llm_ranker import LLMRanker
 from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.judges.llm_training import LoraOptions, add_adapters, load_adapters, save_adapters, train_llm_judge
@@ -69,6 +70,17 @@ def test_loading_refuses_what_is_not_a_model(tmp_path):
         CausalLM.load(tmp_path)
     with pytest.raises(DataError, match="no such"):
         CausalLM.load(tmp_path / "missing")
+
+
+def test_items_read_with_their_attributes_in_brackets_when_asked(lm):
+    attributes = ["Animation|Children|Comedy", "", "Drama|" + "|".join(["Musical"] * 30)]
+    titles = TITLES[:3]
+    assert item_labels(titles, attributes, lm.tokenizer, PromptSettings()) == titles  # attribute_tokens 0: titles
+    labels = item_labels(titles, attributes, lm.tokenizer, PromptSettings(attribute_tokens=8))
+    assert labels[:2] == ["Toy Story (1995) (Animation, Children, Comedy)", "Aladdin (1992)"]
+    assert labels[2].startswith("The Lion King (1994) (Drama, Musical") and labels[2].endswith("...)")
+    assert len(lm.tokenizer(labels[2], add_special_tokens=False)["input_ids"]) < 30
+    assert item_labels(titles, None, lm.tokenizer, PromptSettings(attribute_tokens=8)) == titles  # none known
 
 
 def test_prompt_ends_where_the_answer_starts_and_titles_are_cut(judge):
@@ -216,8 +228,10 @@ def test_adapters_on_the_last_blocks_only_train_there_and_reload(lm, tmp_path):
 
 @pytest.fixture(scope="module")
 def llm_run(tiny_folder, loo_data, tmp_path_factory):
-    """An llm-judge run (the tiny model, LoRA on 8 pairs, all pairs of EASE's top 6), refit on train+valid."""
+    """An llm-judge run (the tiny model, LoRA on 8 pairs, all pairs of EASE's top 6, items read with their genres),
+    refit on train+valid."""
     options = {"model": str(tiny_folder), "top": 6, "max_pairs": 8, "batch_size": 4, "aggregation": "allpairs"}
+    options["attribute_tokens"] = 6
     return final_run(tmp_path_factory, loo_data, "llm-judge", options)
 
 
@@ -234,8 +248,13 @@ def test_llm_judge_model_trains_reloads_and_reranks_anyones_list(
     for judged, plain in zip(items, retrieved):
         assert set(judged[:6]) == set(plain[:6]) and (judged[6:] == plain[6:]).all()
     assert model.reranker.calls - calls == len(users) * 30  # all pairs of the top 6, both orders
-    again, _ = load_model(run).recommend(users, 10)
+    reloaded = load_model(run)
+    again, _ = reloaded.recommend(users, 10)
     assert np.array_equal(items, again)
+    with_genres = next(i for i, genres in enumerate(loo_data.item_attributes) if genres)
+    first_genre = loo_data.item_attributes[with_genres].split("|")[0]
+    for judge in (model.reranker.judge, reloaded.reranker.judge, load_judge(run, loo_data).judge):
+        assert judge.titles[with_genres].startswith(f"{loo_data.item_titles[with_genres]} ({first_genre}")
 
     recs = recommend_for_test(load_model(ease_run), loo_data, k=10)
     recs = recs[recs["user_id"].isin(recs["user_id"].unique()[:20])]  # 20 users: 600 prompts

@@ -97,7 +97,8 @@ def load_judge(run: Path, data: SplitData, backend: str = "auto", *, whole_pipel
         return PipelineReranker(load_model(run), data, run)
     folder = run / JUDGE if (run / JUDGE).is_dir() else run
     if is_llm_judge(folder):
-        return LLMReranker.load(folder, data.item_titles if any(data.item_titles) else data.item_text)
+        titles = data.item_titles if any(data.item_titles) else data.item_text
+        return LLMReranker.load(folder, titles, data.item_attributes)
     return CrossEncoderReranker.load(folder, data.item_text, backend)
 
 

@@ -14,12 +14,12 @@ from pairrank.progress import progress_bar
 JUDGE = "judge"  # the judge's folder inside an llm-judge run
 
 
-def load_teacher(run: Path, item_titles: list[str]) -> LLMReranker:
+def load_teacher(run: Path, item_titles: list[str], item_attributes: list[str] | None = None) -> LLMReranker:
     """The LLM judge of an `llm-judge` run folder (or a judge folder itself)."""
     folder = run / JUDGE if (run / JUDGE).is_dir() else run
     if not is_llm_judge(folder):
         raise DataError("a teacher is an llm-judge run folder (pairrank train --model llm-judge)", run)
-    return LLMReranker.load(folder, item_titles)
+    return LLMReranker.load(folder, item_titles, item_attributes)
 
 
 def teacher_targets(teacher: LLMReranker, pairs: Pairs) -> np.ndarray:

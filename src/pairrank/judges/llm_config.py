@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
 from pairrank.judges.config import check_pair_drawing
@@ -37,6 +37,7 @@ class LLMJudgeConfig:
     list_template: str = DEFAULT_LIST_TEMPLATE  # the list-wise question, with {history} and {candidates}
     history_items: PositiveInt = 5  # latest history items in the prompt
     title_tokens: PositiveInt = 24  # tokens kept of each item's title
+    attribute_tokens: NonNegativeInt = 0  # tokens kept of each item's genres/tags/categories after its title (0: none)
     positions: PositiveInt = 2  # training cuts per user, from the end of the train sequence
     negatives: PositiveInt = 2  # pair-wise: hard negatives per positive from the retriever's top M (list-wise: M - 1)
     # "listed": only positives in the retriever's top M themselves (the lists the judge re-ranks); "all": every one
@@ -64,7 +65,13 @@ class LLMJudgeConfig:
         }
 
     def prompt(self) -> PromptSettings:
-        return PromptSettings(self.template, self.history_items, self.title_tokens, self.list_template)
+        return PromptSettings(
+            template=self.template,
+            history_items=self.history_items,
+            title_tokens=self.title_tokens,
+            attribute_tokens=self.attribute_tokens,
+            list_template=self.list_template,
+        )
 
     def __post_init__(self) -> None:
         if self.retriever in ("mono", "duo", "llm-judge", "pipeline"):

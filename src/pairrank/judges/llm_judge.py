@@ -1,6 +1,6 @@
 """The LLM pair-wise judge (pair-wise ranking prompting): "which will this user choose next, A or B?".
 
-The prompt lists the user's latest items (titles cut to a token budget), then
+The prompt lists the user's latest items (titles cut to a token budget, attributes optional), then
 the two candidates, and ends where the answer starts ("Answer:"), so P(A before
 B) is read from the next token's log-probabilities of " A" and " B" at that
 fixed position, nothing sampled. A model that would open its answer with other
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pairrank.judges.causal_lm import CausalLM
-from pairrank.judges.llm_prompts import ANSWER_PREFIX, LETTERS, OPTIONS, Prompts, PromptSettings, truncated_titles
+from pairrank.judges.llm_prompts import ANSWER_PREFIX, LETTERS, OPTIONS, Prompts, PromptSettings, item_labels
 
 GATHERED_BATCH = 64  # prompts per forward pass when several users' questions run together
 
@@ -26,10 +26,16 @@ class LLMJudge:
     """P(a before b) for a user's history, from a causal LM's answer to a two-item question."""
 
     def __init__(
-        self, lm: CausalLM, item_titles: Sequence[str], settings: PromptSettings | None = None, batch_size: int = 8
+        self,
+        lm: CausalLM,
+        item_titles: Sequence[str],
+        settings: PromptSettings | None = None,
+        batch_size: int = 8,
+        item_attributes: Sequence[str] | None = None,
     ):
         self.lm, self.settings, self.batch_size = lm, settings or PromptSettings(), batch_size
-        self.prompts = Prompts(truncated_titles(item_titles, lm.tokenizer, self.settings.title_tokens), self.settings)
+        labels = item_labels(item_titles, item_attributes, lm.tokenizer, self.settings)
+        self.prompts = Prompts(labels, self.settings)
         self.option_ids = lm.option_tokens(lm.chat_prompt("", ANSWER_PREFIX), OPTIONS)
         self.letter_ids = lm.option_tokens(lm.chat_prompt("", ANSWER_PREFIX), LETTERS)
 

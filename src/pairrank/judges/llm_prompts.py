@@ -1,8 +1,9 @@
 """The LLM judges' questions as text, whatever model answers them: the user's history block, the pair-wise
 question (two candidates, A and B) and the list-wise one (up to 20 lettered candidates).
 
-Both templates are options (`PromptSettings`); item titles are cut to a token budget by the answering model's
-tokenizer (`truncated_titles`). The answer always starts with `ANSWER_PREFIX`, so the option letters are
+Both templates are options (`PromptSettings`); an item reads as its title cut to a token budget by the
+answering model's tokenizer, optionally followed by its attributes (genres, tags, categories) in brackets under a
+budget of their own (`item_labels`). The answer always starts with `ANSWER_PREFIX`, so the option letters are
 scored as the next token at a fixed position.
 """
 
@@ -35,6 +36,7 @@ class PromptSettings:
     template: str = DEFAULT_TEMPLATE  # fields {history}, {a}, {b}
     history_items: int = 5  # latest history items in the prompt
     title_tokens: int = 24  # tokens kept of each item's title
+    attribute_tokens: int = 0  # tokens kept of each item's attributes, in brackets after its title (0: none)
     list_template: str = DEFAULT_LIST_TEMPLATE  # list-wise: fields {history}, {candidates} (lettered lines)
 
     def __post_init__(self) -> None:
@@ -59,6 +61,19 @@ def truncated_titles(titles: Sequence[str], tokenizer, budget: int) -> list[str]
         title if len(tokens) <= budget else tokenizer.decode(tokens[:budget]).strip() + "..."
         for title, tokens in zip(titles, ids)
     ]
+
+
+def item_labels(
+    titles: Sequence[str], attributes: Sequence[str] | None, tokenizer, settings: PromptSettings
+) -> list[str]:
+    """Each item as the prompts name it: its title cut to `title_tokens`, then, with `attribute_tokens` set and
+    attributes known, its '|'-joined attributes as a comma list in brackets cut to `attribute_tokens`
+    ("Heat (1995) (Action, Crime, Thriller)")."""
+    labels = truncated_titles(titles, tokenizer, settings.title_tokens)
+    if not settings.attribute_tokens or attributes is None:
+        return labels
+    listed = truncated_titles([text.replace("|", ", ") for text in attributes], tokenizer, settings.attribute_tokens)
+    return [f"{label} ({extra})" if extra else label for label, extra in zip(labels, listed)]
 
 
 class Prompts:

@@ -22,7 +22,7 @@ from pairrank.judges.causal_lm import CausalLM
 from pairrank.judges.judged import JudgedRanker
 from pairrank.judges.llm_config import LLMJudgeConfig
 from pairrank.judges.llm_judge import LLMJudge
-from pairrank.judges.llm_prompts import Prompts, truncated_titles
+from pairrank.judges.llm_prompts import Prompts, item_labels
 from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.judges.llm_training import LoraOptions, add_adapters, train_listwise_judge, train_llm_judge
 from pairrank.judges.server_judge import ServerJudge, server_options
@@ -66,11 +66,12 @@ class LLMRanker(JudgedRanker):
     def _fit_judge(self, train: Dataset) -> None:
         config = self.config
         if config.server is not None:  # zero-shot: nothing to load or train here
-            titles = truncated_titles(self.item_titles, None, config.title_tokens)
-            judge = ServerJudge(Prompts(titles, config.prompt()), server_options(config.server))
+            labels = item_labels(self.item_titles, self.item_attributes, None, config.prompt())
+            judge = ServerJudge(Prompts(labels, config.prompt()), server_options(config.server))
         else:
             started = time.perf_counter()
-            judge = LLMJudge(CausalLM.load(config.model), self.item_titles, config.prompt())
+            lm = CausalLM.load(config.model)
+            judge = LLMJudge(lm, self.item_titles, config.prompt(), item_attributes=self.item_attributes)
             self.report |= {"load_seconds": round(time.perf_counter() - started, 1), "device": str(judge.lm.device)}
             if config.finetune:
                 self._finetune(judge, train)
@@ -125,6 +126,6 @@ class LLMRanker(JudgedRanker):
         directory = Path(directory)
         model = super().load(directory)
         model.retriever = load_model(directory / RETRIEVER)
-        model.reranker = LLMReranker.load(directory / JUDGE, model.item_titles)
+        model.reranker = LLMReranker.load(directory / JUDGE, model.item_titles, model.item_attributes)
         model.report = json.loads((directory / REPORT).read_text()) if (directory / REPORT).exists() else {}
         return model

@@ -25,7 +25,7 @@ from pairrank.judges.causal_lm import CausalLM
 from pairrank.judges.gathering import BATCH_USERS, gathered_map
 from pairrank.judges.judge import blend, promote
 from pairrank.judges.llm_judge import LLMJudge
-from pairrank.judges.llm_prompts import Prompts, PromptSettings, truncated_titles
+from pairrank.judges.llm_prompts import Prompts, PromptSettings, item_labels
 from pairrank.judges.llm_training import load_adapters, save_adapters
 from pairrank.judges.server_judge import ServerJudge, server_options
 
@@ -159,9 +159,11 @@ class LLMReranker:
         (folder / SETTINGS).write_text(json.dumps(settings, indent=2))
 
     @classmethod
-    def load(cls, folder: Path, item_titles: Sequence[str]) -> LLMReranker:
+    def load(
+        cls, folder: Path, item_titles: Sequence[str], item_attributes: Sequence[str] | None = None
+    ) -> LLMReranker:
         """The judge saved in `folder`: its base model (loaded again from where it was), its adapters, reading
-        items by `item_titles` (one per item index)."""
+        items by `item_titles` and, where its prompt asks, `item_attributes` (one per item index)."""
         if not (folder / SETTINGS).is_file():
             raise DataError(f"not an LLM judge folder: no {SETTINGS}", folder)
         saved = json.loads((folder / SETTINGS).read_text())
@@ -169,13 +171,13 @@ class LLMReranker:
             raise DataError(f"unknown mode {saved.get('mode')!r} or aggregation {saved.get('aggregation')!r}", folder)
         prompt = PromptSettings(**saved["prompt"])
         if saved.get("server"):
-            titles = truncated_titles(item_titles, None, prompt.title_tokens)
-            judge = ServerJudge(Prompts(titles, prompt), server_options(saved["server"]))
+            labels = item_labels(item_titles, item_attributes, None, prompt)
+            judge = ServerJudge(Prompts(labels, prompt), server_options(saved["server"]))
         else:
             lm = CausalLM.load(saved["model"])
             if saved["finetuned"]:
                 load_adapters(lm, folder)
-            judge = LLMJudge(lm, item_titles, prompt)
+            judge = LLMJudge(lm, item_titles, prompt, item_attributes=item_attributes)
         options = {name: saved[name] for name in ("mode", "aggregation", "settle", "top", "finetuned", "alpha")}
         return cls(judge, **options, batch_users=saved.get("batch_users", BATCH_USERS))
 

@@ -72,7 +72,8 @@ class MonoRanker(JudgedRanker):
         targets = None
         if config.teacher is not None:
             started = time.perf_counter()
-            targets = teacher_targets(load_teacher(Path(config.teacher), train.item_titles), pairs)
+            teacher = load_teacher(Path(config.teacher), train.item_titles, train.item_attributes)
+            targets = teacher_targets(teacher, pairs)
             self.report |= {"teacher": config.teacher, "teacher_seconds": round(time.perf_counter() - started)}
         started = time.perf_counter()
         losses = train_mono(network, self.reranker.inputs, pairs, options, targets)

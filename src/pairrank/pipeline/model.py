@@ -474,7 +474,7 @@ class Pipeline(Recommender):
                 raise DataError("missing item texts", directory / ITEM_TEXT)
             model.item_text = pd.read_parquet(directory / ITEM_TEXT)["text"].tolist()
             if model.config.judge == "llm-judge":
-                model.reranker = LLMReranker.load(directory / JUDGE, model.item_titles)
+                model.reranker = LLMReranker.load(directory / JUDGE, model.item_titles, model.item_attributes)
             else:
                 backend = config_from_dict(JudgeConfig, model.config.judge_options).backend
                 model.reranker = CrossEncoderReranker.load(directory / JUDGE, model.item_text, backend)
