@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/llm_judge.py [--dataset ml-latest-small] [--input ease] [--users 200]
         [--variants zero-shot-listwise,zero-shot,sliding,heap,allpairs,listwise,server]
-        [--sample-variants server] [--sample-users 50] [--blend-users N] [--config FILE] [--out FILE]
+        [--sample-variants server] [--sample-users 50] [--blend-users N] [--config FILE]
+        [--kept-judge RUNDIR] [--precision auto|float32|bfloat16] [--out FILE]
 
 On the `loo` split of the pipeline benchmark, the input model (refit on train+valid; its test
 recommendations are kept in runs/bench-rerank-DATASET/, as rerank.py keeps them) ranks for `--users`
@@ -18,7 +19,9 @@ users for that aggregation; `--blend-users` caps those users where a variant re-
 trained with another aggregation, as all pairs asks 380 prompts a user). Variants run in the order given,
 each judge trained when first needed, and the results are written after each. Reports NDCG@10 and
 Recall@10, a paired test of each against the input order, the judge's prompts and seconds per user, and
-each fine-tuning's time. `--config` adds `llm-judge` options to every judge trained.
+each fine-tuning's time. `--config` adds `llm-judge` options to every judge trained. `--kept-judge` re-ranks
+with the fine-tuned pair-wise judge of an `llm-judge` run folder (one kept by an earlier run, say) instead of
+training one, and `--precision` scores in that dtype instead of the judge's own (its blend kept as chosen).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from pairrank.data.split_io import Split, make_split
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.config_file import read_config
 from pairrank.experiments.reranking import rerank_frame
+from pairrank.judges.backend import PRECISIONS
 from pairrank.judges.llm_ranker import LLMRanker
 from pairrank.judges.llm_reranker import LLMReranker
 
@@ -142,6 +146,7 @@ def rerank_with(bench: Bench, key: str, recs: pd.DataFrame, users: np.ndarray, b
         top=TOP,
         finetuned=trained.finetuned,
         alpha=trained.alpha,
+        precision=bench.args.precision or trained.precision,
     )
     if not fitted:  # the blend chosen at fitting was for another aggregation
         if bench.args.blend_users:
@@ -149,6 +154,9 @@ def rerank_with(bench: Bench, key: str, recs: pd.DataFrame, users: np.ndarray, b
         ranker.choose_blend(data.valid())
         chosen = {option: ranker.report[option] for option in ("valid_users", "alpha", "valid_ndcg@10")}
         results.setdefault("reblends", {})[label] = chosen
+    lm = getattr(trained.judge, "lm", None)  # a local model (a server judge has none)
+    if lm is not None:
+        results["judges"][name]["scored_in"] = str(next(lm.scoring_model().parameters()).dtype).removeprefix("torch.")
     alpha, blends = ranker.reranker.alpha, {f"{label}, judge alone": 1.0}
     if 0.0 < alpha < 1.0:  # at 0 the blend is the input order
         blends[f"{label}, blended with the input order (alpha {alpha:.1f})"] = alpha
@@ -176,6 +184,9 @@ def trained_judge(bench: Bench, name: str) -> LLMRanker:
     """The judge `name`, trained on the split, or read back from runs/bench-llm-judge-DATASET/judges/ where an
     earlier run kept one with the same options and the same judges' code (`src/pairrank/judges/`: a change there,
     such as how training pairs are drawn, trains anew); a server judge, which has nothing to train, is not kept."""
+    if name == "pair-wise" and bench.args.kept_judge is not None:
+        print(f"{name}: read from {bench.args.kept_judge}", flush=True)
+        return LLMRanker.load(bench.args.kept_judge)
     options = {**read_config(bench.args.config), **JUDGES[name], "top": TOP}
     if name == "server":
         options["server"] = {"base_url": bench.server_url, "api_key_env": None}
@@ -273,8 +284,9 @@ def markdown(args: argparse.Namespace, command: str, results: dict[str, Any]) ->
         if "valid_counters" in report:
             calls = report["valid_counters"]
             tuned += f"; {calls['calls']} server calls and {calls['prompt_tokens']} prompt tokens on validation users"
+        scored_in = f"; scored in {report['scored_in']}" if "scored_in" in report else ""
         lines.append(
-            f"- {name} judge: {load}{tuned}; blend alpha {report['alpha']:.1f}{unblended} chosen "
+            f"- {name} judge: {load}{tuned}{scored_in}; blend alpha {report['alpha']:.1f}{unblended} chosen "
             f"on {report['valid_users']} validation users whose item is in the top {TOP} (NDCG@10 input "
             f"{valid['input']:.4f}, judge alone {valid['judge']:.4f}, blend {valid['blend']:.4f}); fit "
             f"{report['fit_seconds']} s."
@@ -294,6 +306,8 @@ def main() -> None:
         "--blend-users", type=int, default=None, help="validation users when a variant re-chooses its judge's blend"
     )
     parser.add_argument("--config", type=Path, default=None, help="a TOML/JSON file of llm-judge options")
+    parser.add_argument("--kept-judge", type=Path, default=None, help="an llm-judge run folder: its pair-wise judge")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None, help="score in this dtype, not the judge's")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     unknown = sorted(set(args.variants.split(",")) - set(VARIANTS))
@@ -307,6 +321,8 @@ def main() -> None:
         + (f" --sample-variants {args.sample_variants} --sample-users {args.sample_users}" if sampled else "")
         + (f" --blend-users {args.blend_users}" if args.blend_users else "")
         + (f" --config {args.config}" if args.config else "")
+        + (f" --kept-judge {args.kept_judge}" if args.kept_judge else "")
+        + (f" --precision {args.precision}" if args.precision else "")
         + (f" --out {args.out}" if args.out else "")
     )
     work = ROOT / "runs" / f"bench-llm-judge-{args.dataset}"

@@ -19,7 +19,7 @@ from pairrank.cli import app
 from pairrank.errors import ConfigError
 from pairrank.experiments.recommending import recommend_for_test
 from pairrank.experiments.reranking import load_judge
-from pairrank.judges.backend import resolve_backend
+from pairrank.judges.backend import resolve_backend, resolve_precision
 from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import DuoJudge, MonoJudge, blend
 from pairrank.judges.network import CrossEncoderNet, OnnxNet, onnx_export
@@ -273,6 +273,30 @@ def test_the_auto_backend_runs_int8_only_on_cpus_with_int8_dot_products(cpu_info
     assert resolve_backend("auto", path) == "torch"
     with pytest.raises(ConfigError, match="unknown judge backend 'tf'"):
         resolve_backend("tf", path)
+
+
+@pytest.mark.parametrize(
+    ("cpu_info", "expected"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n", "float32"),  # no bfloat16 instructions
+        ("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n", "bfloat16"),  # AVX-512 BF16 (Zen 4)
+        ("processor\t: 0\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n", "bfloat16"),  # AMX (Intel Xeon)
+        (None, "float32"),  # no /proc/cpuinfo
+    ],
+)
+def test_the_auto_llm_precision_is_bfloat16_only_on_cpus_with_bfloat16_instructions(
+    cpu_info, expected, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = tmp_path / "cpuinfo"
+    if cpu_info is not None:
+        path.write_text(cpu_info)
+    assert resolve_precision("auto", path) == expected
+    assert resolve_precision("float32", path) == "float32" and resolve_precision("bfloat16", path) == "bfloat16"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_precision("auto", path) == "float32"
+    with pytest.raises(ConfigError, match="unknown LLM precision 'float16'"):
+        resolve_precision("float16", path)
 
 
 def test_rerank_command_reorders_only_each_users_top(duo_run, loo_data, ease_run, tmp_path, small_loo_split):

@@ -336,6 +336,32 @@ def test_llm_judge_options_are_checked_before_any_model_loads():
         LLMRanker({"lora_modules": []})
 
 
+def test_a_bfloat16_judge_scores_a_merged_copy_close_to_float32_and_saves_its_float32_adapters(judge, tmp_path):
+    lm = CausalLM.load()
+    add_adapters(lm, LoraOptions(last_blocks=2))
+    for name, parameter in lm.model.named_parameters():
+        if "lora_B" in name:  # adapters that change the verdicts (fresh ones start at zero)
+            torch.nn.init.normal_(parameter, std=0.05, generator=torch.Generator().manual_seed(0))
+    tuned = LLMJudge(lm, TITLES)
+    history, pairs = tuned.history_text([0, 1, 2]), [(3, 4), (4, 3), (5, 1), (1, 5)]
+    exact = tuned.prefer(history, pairs)
+    assert not np.allclose(exact, judge.prefer(history, pairs), atol=1e-3)  # the adapters count
+    options = {"mode": "pairwise", "aggregation": "sliding", "settle": 1, "top": 5, "finetuned": True}
+    halved = LLMReranker(tuned, **options, precision="bfloat16")
+    scorer = lm.scoring_model()
+    assert scorer.dtype == torch.bfloat16 and not any("lora_" in name for name, _ in scorer.named_parameters())
+    assert next(lm.model.parameters()).dtype == torch.float32  # the model itself, to train and save, unchanged
+    verdicts = tuned.prefer(history, pairs)
+    assert np.abs(verdicts - exact).max() < 0.05 and not np.array_equal(verdicts, exact)
+    halved.save(tmp_path / "judge")
+    assert json.loads((tmp_path / "judge" / "llm_judge.json").read_text())["precision"] == "bfloat16"
+    again = LLMReranker.load(tmp_path / "judge", TITLES)
+    assert again.judge.lm.scoring_model().dtype == torch.bfloat16
+    assert np.allclose(again.judge.prefer(history, pairs), verdicts, atol=1e-6)
+    again.judge.lm.score_in(torch.float32)  # the saved adapters are the float32 ones
+    assert np.allclose(again.judge.prefer(history, pairs), exact, atol=1e-5)
+
+
 def test_lora_fine_tuning_moves_verdicts_toward_the_positives_and_adapters_reload(judge, tmp_path):
     """Last in this file: it puts adapters on the shared model."""
     space = [0, 1, 2]  # animation: the user's history, the positives

@@ -17,6 +17,7 @@ scored at a fixed position and nothing is sampled.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import shutil
 import uuid
@@ -75,6 +76,7 @@ class CausalLM:
     file it came from (None: the packaged default), which a saved judge records."""
 
     def __init__(self, model: torch.nn.Module, tokenizer, source: str | None):
+        self.scoring_dtype: torch.dtype | None = None  # None: score with the model as it is
         self.model, self.tokenizer, self.source = model.eval(), tokenizer, source
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -86,9 +88,38 @@ class CausalLM:
 
     @model.setter
     def model(self, model: torch.nn.Module) -> None:
-        """A new model (adapters added or loaded) forgets the kept prefixes, which the old weights computed."""
+        """A new model (adapters added or loaded) forgets what the old weights computed."""
         self._model = model
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what the current weights computed: the kept prefixes and the scoring copy."""
         self.prefixes = PrefixStore()  # shared prompt beginnings' key/value caches, by the caller's key
+        self._scorer: torch.nn.Module | None = None
+
+    def score_in(self, dtype: torch.dtype | None) -> None:
+        """Score in `dtype` from now on (None: with the model as it is)."""
+        self.scoring_dtype = dtype
+        self.forget()
+
+    def scoring_model(self) -> torch.nn.Module:
+        """The model that scores: the model itself, or, where `scoring_dtype` differs from its weights', a copy in
+        that dtype with any LoRA adapters merged into its weights, made when first needed; the model itself stays
+        as it was, to train and save."""
+        dtype = self.scoring_dtype
+        if dtype is None or next(self._model.parameters()).dtype == dtype:
+            return self._model
+        if self._scorer is None:
+            from transformers import AutoModelForCausalLM
+
+            source = copy.deepcopy(self._model)
+            if hasattr(source, "merge_and_unload"):  # a peft model: its adapters folded in, in float32
+                source = source.merge_and_unload()
+            # built in `dtype` as from_pretrained builds it: a copy cast parameter by parameter scored 1.5x slower
+            scorer = AutoModelForCausalLM.from_config(source.config, dtype=dtype)
+            scorer.load_state_dict(source.state_dict())
+            self._scorer = scorer.to(self.device).eval()
+        return self._scorer
 
     @property
     def device(self) -> torch.device:
@@ -146,7 +177,7 @@ class CausalLM:
     def option_logits(self, prompts: Sequence[str], option_ids: Sequence[int]) -> torch.Tensor:
         """[len(prompts), len(option_ids)] next-token logits of each option after each prompt, as one batch (with
         gradients, for training), on the model's device."""
-        self.prefixes.clear()  # training changes the weights the kept prefixes were computed with
+        self.forget()  # training changes the weights the kept prefixes and the scoring copy came from
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         batch = batch.to(self.device)
         positions = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)  # left padding: count real tokens
@@ -176,5 +207,6 @@ class CausalLM:
             self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
             for prompts in groups
         ]
-        logits = self.prefixes.option_logits(self.model, self.tokenizer.pad_token_id, ids, keys, option_ids, batch_size)
+        model, pad_id = self.scoring_model(), self.tokenizer.pad_token_id
+        logits = self.prefixes.option_logits(model, pad_id, ids, keys, option_ids, batch_size)
         return [torch.log_softmax(chunk, dim=-1).cpu().numpy() for chunk in logits]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from pairrank.errors import ConfigError
+from pairrank.judges.backend import LLMPrecision
 from pairrank.judges.config import check_pair_drawing
 from pairrank.judges.gathering import BATCH_USERS
 from pairrank.judges.llm_prompts import DEFAULT_LIST_TEMPLATE, DEFAULT_TEMPLATE, LETTERS, PromptSettings
@@ -55,6 +56,10 @@ class LLMJudgeConfig:
     # adapters in the last N transformer blocks only (backward stops below them: with 8 of SmolLM2-135M's 30, a
     # step is 2.2x faster on 2 cores, benchmarks/results/lora_speed.md); None: every block
     lora_blocks: PositiveInt | None = None
+    # the dtype it scores in (fine-tuning runs in float32): "auto" is bfloat16 on a CPU with bfloat16 matrix
+    # instructions (AVX-512 BF16, AMX; 1.85x faster on AMD EPYC Zen 4), float32 elsewhere, decided again wherever
+    # the judge loads
+    precision: LLMPrecision = "auto"
     seed: int = 42
 
     @staticmethod

@@ -83,6 +83,7 @@ class LLMRanker(JudgedRanker):
             top=config.top,
             finetuned=config.finetune,
             batch_users=config.batch_users,
+            precision=config.precision,
         )
 
     def _finetune(self, judge: LLMJudge, train: Dataset) -> None:

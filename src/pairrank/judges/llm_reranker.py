@@ -18,9 +18,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from pairrank.errors import DataError
 from pairrank.judges.aggregate import PairJudge, Ranking, all_pairs, heap_top, sliding
+from pairrank.judges.backend import LLMPrecision, resolve_precision
 from pairrank.judges.causal_lm import CausalLM
 from pairrank.judges.gathering import BATCH_USERS, gathered_map
 from pairrank.judges.judge import blend, promote
@@ -49,10 +51,14 @@ class LLMReranker:
         finetuned: bool,
         alpha: float = 1.0,
         batch_users: int = BATCH_USERS,
+        precision: LLMPrecision = "float32",
     ):
         self.judge, self.mode, self.aggregation, self.settle = judge, mode, aggregation, settle
         self.top, self.finetuned, self.alpha, self.batch_users = top, finetuned, alpha, batch_users
+        self.precision = precision  # as configured: "auto" is saved as "auto" and decided where it loads
         self.calls = 0
+        if isinstance(judge, LLMJudge):
+            judge.lm.score_in(getattr(torch, resolve_precision(precision)))
 
     @property
     def settings(self) -> PromptSettings:
@@ -155,6 +161,7 @@ class LLMReranker:
             "finetuned": self.finetuned,
             "alpha": self.alpha,
             "batch_users": self.batch_users,
+            "precision": self.precision,
         }
         (folder / SETTINGS).write_text(json.dumps(settings, indent=2))
 
@@ -179,7 +186,8 @@ class LLMReranker:
                 load_adapters(lm, folder)
             judge = LLMJudge(lm, item_titles, prompt, item_attributes=item_attributes)
         options = {name: saved[name] for name in ("mode", "aggregation", "settle", "top", "finetuned", "alpha")}
-        return cls(judge, **options, batch_users=saved.get("batch_users", BATCH_USERS))
+        batch_users, precision = saved.get("batch_users", BATCH_USERS), saved.get("precision", "float32")
+        return cls(judge, **options, batch_users=batch_users, precision=precision)
 
 
 def is_llm_judge(folder: Path) -> bool:
