@@ -98,9 +98,11 @@ class CausalLM:
         self._scorer: torch.nn.Module | None = None
 
     def score_in(self, dtype: torch.dtype | None) -> None:
-        """Score in `dtype` from now on (None: with the model as it is)."""
-        self.scoring_dtype = dtype
-        self.forget()
+        """Score in `dtype` from now on (None: with the model as it is); the same dtype again keeps what was
+        computed."""
+        if dtype != self.scoring_dtype:
+            self.scoring_dtype = dtype
+            self.forget()
 
     def scoring_model(self) -> torch.nn.Module:
         """The model that scores: the model itself, or, where `scoring_dtype` differs from its weights', a copy in
@@ -115,7 +117,8 @@ class CausalLM:
             source = copy.deepcopy(self._model)
             if hasattr(source, "merge_and_unload"):  # a peft model: its adapters folded in, in float32
                 source = source.merge_and_unload()
-            # built in `dtype` as from_pretrained builds it: a copy cast parameter by parameter scored 1.5x slower
+            # built in `dtype` as from_pretrained builds it: a copy cast parameter by parameter gained only 8-12% over
+            # float32 in a one-off check (AMD EPYC Zen 4), this one 1.85x
             scorer = AutoModelForCausalLM.from_config(source.config, dtype=dtype)
             scorer.load_state_dict(source.state_dict())
             self._scorer = scorer.to(self.device).eval()

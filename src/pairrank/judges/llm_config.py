@@ -70,13 +70,8 @@ class LLMJudgeConfig:
         }
 
     def prompt(self) -> PromptSettings:
-        return PromptSettings(
-            template=self.template,
-            history_items=self.history_items,
-            title_tokens=self.title_tokens,
-            attribute_tokens=self.attribute_tokens,
-            list_template=self.list_template,
-        )
+        """The prompt options, which share their names with PromptSettings' fields."""
+        return PromptSettings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(PromptSettings)})
 
     def __post_init__(self) -> None:
         if self.retriever in ("mono", "duo", "llm-judge", "pipeline"):
