@@ -24,7 +24,15 @@ from pairrank.judges.inputs import JudgeInputs
 from pairrank.judges.judge import DuoJudge, MonoJudge, blend
 from pairrank.judges.network import CrossEncoderNet, OnnxNet, onnx_export
 from pairrank.judges.ranker import DuoRanker
-from pairrank.judges.training import Pairs, TrainingOptions, choose_alpha, fit_pairs, sample_pairs, train_mono
+from pairrank.judges.training import (
+    POPULARITY_WINDOW,
+    Pairs,
+    TrainingOptions,
+    choose_alpha,
+    fit_pairs,
+    sample_pairs,
+    train_mono,
+)
 from pairrank.models.itemknn import ItemKNN
 from pairrank.models.registry import load_model, model_class
 
@@ -204,6 +212,33 @@ def test_an_unseen_retriever_lists_positives_as_at_serving_and_listed_pairs_keep
         assert positive in top[0][~np.isin(top[0], later)][:20]
 
 
+def test_popularity_matched_negatives_sit_next_to_their_positive_in_popularity(loo_data):
+    """With `negatives_from = "popularity"` each negative is within POPULARITY_WINDOW places of its positive in
+    train popularity order and never one of the user's train items, so popularity orders such pairs near a coin,
+    where a retriever's hard negatives are nearly always the more popular item."""
+    train = loo_data.dataset(loo_data.split.train)
+    sequences = train.user_sequences(train.active_users())
+    text = lambda history: " ".join(map(str, history[history >= 0]))  # noqa: E731
+    options = dict(history_items=max(map(len, sequences)), positions=2, negatives=2, top=20, max_pairs=10_000, seed=0)
+    matched = sample_pairs(train, None, text, popularity_matched=True, **options)
+    hard = sample_pairs(train, model_class("ease")().fit(train), text, **options)
+    order = np.argsort(train.item_popularity, kind="stable")
+    place = np.argsort(order)
+    whole = {(tuple(full[:-cut]), full[-cut]): full for full in sequences for cut in (1, 2) if full.size > cut}
+    assert len(matched) > 100
+    for history, positive, negative in zip(matched.history_items, matched.positives, matched.negatives):
+        assert abs(place[positive] - place[negative]) <= POPULARITY_WINDOW
+        assert negative not in whole[tuple(history), positive]
+    popularity = train.item_popularity
+
+    def more_popular(pairs: Pairs) -> float:
+        return float(np.mean(popularity[pairs.negatives] > popularity[pairs.positives]))
+
+    assert more_popular(matched) < 0.65 < 0.8 < more_popular(hard)
+    with pytest.raises(ConfigError, match="listed"):
+        sample_pairs(train, None, text, popularity_matched=True, listed_only=True, **options)
+
+
 def test_bad_judge_options_fail_before_data_is_read():
     with pytest.raises(ConfigError, match="duo_top"):
         DuoRanker(top=5, duo_top=10)
@@ -212,6 +247,9 @@ def test_bad_judge_options_fail_before_data_is_read():
     with pytest.raises(ConfigError, match="scores histories"):
         DuoRanker(retriever="bprmf")  # listed positives need the retriever's list for the history before each
     DuoRanker(retriever="bprmf", positives="all", negatives_from="train")
+    with pytest.raises(ConfigError, match='set positives = "all"'):
+        DuoRanker(negatives_from="popularity")  # listed positives (the default) need the retriever's list
+    DuoRanker(retriever="bprmf", positives="all", negatives_from="popularity")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from pairrank.judges.aggregate import all_pairs
 from pairrank.judges.causal_lm import CausalLM, default_model_path, dequantised_folder
 from pairrank.judges.distill import load_teacher, teacher_targets
 from pairrank.judges.llm_judge import LLMJudge
-from pairrank.judges.llm_prompts import ANSWER_PREFIX, PromptSettings, item_labels
+from pairrank.judges.llm_prompts import ANSWER_PREFIX, SHARED_SHOWN, Prompts, PromptSettings, item_labels
 from pairrank.judges.llm_ranker import LLMRanker
 from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.judges.llm_training import LoraOptions, add_adapters, load_adapters, save_adapters, train_llm_judge
@@ -81,6 +81,28 @@ def test_items_read_with_their_attributes_in_brackets_when_asked(lm):
     assert labels[2].startswith("The Lion King (1994) (Drama, Musical") and labels[2].endswith("...)")
     assert len(lm.tokenizer(labels[2], add_special_tokens=False)["input_ids"]) < 30
     assert item_labels(titles, None, lm.tokenizer, PromptSettings(attribute_tokens=8)) == titles  # none known
+
+
+def test_candidates_name_the_attributes_they_share_with_the_history_when_asked():
+    """With `shared_attributes` each candidate names the attributes it shares with the history block's items (the
+    latest `history_items`), the most shared first with their counts, at most SHARED_SHOWN; a history text not made
+    by `history_text` (without its items) is refused rather than read as sharing nothing."""
+    attributes = ["Drama|Crime", "Drama|Comedy", "Comedy|drama|War", "Horror", "A|B|C|D|E|F|Drama|Comedy", ""]
+    titles = [f"film {index}" for index in range(len(attributes))]
+    settings = PromptSettings(shared_attributes=True, history_items=2)
+    prompts = Prompts.of_items(titles, attributes, None, settings)
+    history = prompts.history_text([0, 1, 2])  # the latest 2: films 1 and 2
+    assert history.items == (1, 2) and history == "- film 1\n- film 2"
+    question = prompts.pair_question(history, 0, 3)
+    assert "A: film 0 [in common: drama 2]\nB: film 3 [in common: none]" in question
+    assert prompts.candidate(history, 4) == "film 4 [in common: comedy 2, drama 2]"
+    assert prompts.candidate(prompts.history_text([4]), 4).count(",") == SHARED_SHOWN - 1
+    assert "C: film 5 [in common: none]" in prompts.list_question(history, [0, 3, 5])
+    with pytest.raises(TypeError, match="history_text"):
+        prompts.pair_question(str(history), 0, 3)
+    plain = Prompts.of_items(titles, attributes, None, PromptSettings())  # off by default
+    assert plain.pair_question(history, 0, 3).endswith("A: film 0\nB: film 3\n\nAnswer with A or B.")
+    assert Prompts.of_items(titles, None, None, settings).candidate("", 0) == "film 0"  # no attributes known
 
 
 def test_prompt_ends_where_the_answer_starts_and_titles_are_cut(judge):
@@ -228,10 +250,10 @@ def test_adapters_on_the_last_blocks_only_train_there_and_reload(lm, tmp_path):
 
 @pytest.fixture(scope="module")
 def llm_run(tiny_folder, loo_data, tmp_path_factory):
-    """An llm-judge run (the tiny model, LoRA on 8 pairs, all pairs of EASE's top 6, items read with their genres),
-    refit on train+valid."""
+    """An llm-judge run (the tiny model, LoRA on 8 pairs, all pairs of EASE's top 6, items read with their genres,
+    candidates with the genres they share with the history), refit on train+valid."""
     options = {"model": str(tiny_folder), "top": 6, "max_pairs": 8, "batch_size": 4, "aggregation": "allpairs"}
-    options["attribute_tokens"] = 6
+    options |= {"attribute_tokens": 6, "shared_attributes": True}
     return final_run(tmp_path_factory, loo_data, "llm-judge", options)
 
 

@@ -29,8 +29,9 @@ class JudgeConfig:
     # "listed": only positives in the retriever's top M themselves (the lists the judges re-rank); "all": every one
     positives: Literal["all", "listed"] = "listed"
     # "unseen": hard negatives (and listed positives) from a copy of the retriever fit without each user's last
-    # `positions` train items, as at serving time; "train": from the retriever fit on all of train
-    negatives_from: Literal["train", "unseen"] = "unseen"
+    # `positions` train items, as at serving time; "train": from the retriever fit on all of train; "popularity":
+    # items next to the positive in train popularity order, not from a retriever (positives "all" only)
+    negatives_from: Literal["train", "unseen", "popularity"] = "unseen"
     max_pairs: PositiveInt = 6000  # training pairs per epoch at most (seeded sample)
     epochs: PositiveInt = 1
     learning_rate: PositiveFloat = 1e-4
@@ -63,7 +64,12 @@ class JudgeConfig:
 
 def check_pair_drawing(retriever: str, positives: str, negatives_from: str) -> None:
     """Listed positives and an unseen retriever rank the history before each positive: the retriever must score
-    histories given now."""
+    histories given now; listed positives need negatives from that retriever's list."""
+    if positives == "listed" and negatives_from == "popularity":
+        raise ConfigError(
+            'positives = "listed" keeps positives from the retriever\'s list, whose negatives come from that list: '
+            'with negatives_from = "popularity", set positives = "all"'
+        )
     if (positives == "listed" or negatives_from == "unseen") and not model_class(retriever).scores_histories:
         raise ConfigError(
             f'positives = "listed" and negatives_from = "unseen" need a retriever that scores histories given now, '

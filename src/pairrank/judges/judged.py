@@ -41,8 +41,9 @@ class JudgedRanker(Recommender):
         """The retriever whose top M gives the training pairs their hard negatives (`negatives_from`): the fitted
         one, or ("unseen") a copy fit without each user's last `positions` train items, which ranks the training
         positives without having seen them, as the served retriever ranks the items it is asked about (one fit on
-        all of train has learned each positive from its own user's row, and lists it far more often)."""
-        if self.config.negatives_from == "train":
+        all of train has learned each positive from its own user's row, and lists it far more often). Popularity-
+        matched negatives need no retriever: the fitted one is returned unused."""
+        if self.config.negatives_from in ("train", "popularity"):
             return self.retriever
         keep = ~train.latest_rows(self.config.positions, at_most_half=False)
         return model_class(self.config.retriever)(self.retriever_config).fit(train.subset(keep))

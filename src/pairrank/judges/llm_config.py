@@ -39,13 +39,17 @@ class LLMJudgeConfig:
     history_items: PositiveInt = 5  # latest history items in the prompt
     title_tokens: PositiveInt = 24  # tokens kept of each item's title
     attribute_tokens: NonNegativeInt = 0  # tokens kept of each item's genres/tags/categories after its title (0: none)
+    # each candidate also names the attributes it has in common with the prompt's history items, the most shared first
+    # with how many of those items have each ("[in common: comedy 3, crime 1]")
+    shared_attributes: bool = False
     positions: PositiveInt = 2  # training cuts per user, from the end of the train sequence
     negatives: PositiveInt = 2  # pair-wise: hard negatives per positive from the retriever's top M (list-wise: M - 1)
     # "listed": only positives in the retriever's top M themselves (the lists the judge re-ranks); "all": every one
     positives: Literal["all", "listed"] = "all"
     # "unseen": hard negatives (and listed positives) from a copy of the retriever fit without each user's last
-    # `positions` train items, as at serving time; "train": from the retriever fit on all of train
-    negatives_from: Literal["train", "unseen"] = "train"
+    # `positions` train items, as at serving time; "train": from the retriever fit on all of train; "popularity":
+    # items next to the positive in train popularity order, not from a retriever (positives "all" only)
+    negatives_from: Literal["train", "unseen", "popularity"] = "train"
     max_pairs: PositiveInt = 640  # training pairs at most (seeded sample); each is asked in both orders
     epochs: PositiveInt = 1
     learning_rate: PositiveFloat = 1e-3

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pairrank.judges.causal_lm import CausalLM
-from pairrank.judges.llm_prompts import ANSWER_PREFIX, LETTERS, OPTIONS, Prompts, PromptSettings, item_labels
+from pairrank.judges.llm_prompts import ANSWER_PREFIX, LETTERS, OPTIONS, Prompts, PromptSettings
 
 GATHERED_BATCH = 64  # prompts per forward pass when several users' questions run together
 
@@ -34,8 +34,7 @@ class LLMJudge:
         item_attributes: Sequence[str] | None = None,
     ):
         self.lm, self.settings, self.batch_size = lm, settings or PromptSettings(), batch_size
-        labels = item_labels(item_titles, item_attributes, lm.tokenizer, self.settings)
-        self.prompts = Prompts(labels, self.settings)
+        self.prompts = Prompts.of_items(item_titles, item_attributes, lm.tokenizer, self.settings)
         self.option_ids = lm.option_tokens(lm.chat_prompt("", ANSWER_PREFIX), OPTIONS)
         self.letter_ids = lm.option_tokens(lm.chat_prompt("", ANSWER_PREFIX), LETTERS)
 

@@ -22,7 +22,7 @@ from pairrank.judges.causal_lm import CausalLM
 from pairrank.judges.judged import JudgedRanker
 from pairrank.judges.llm_config import LLMJudgeConfig
 from pairrank.judges.llm_judge import LLMJudge
-from pairrank.judges.llm_prompts import Prompts, item_labels
+from pairrank.judges.llm_prompts import Prompts
 from pairrank.judges.llm_reranker import LLMReranker
 from pairrank.judges.llm_training import LoraOptions, add_adapters, train_listwise_judge, train_llm_judge
 from pairrank.judges.server_judge import ServerJudge, server_options
@@ -66,8 +66,8 @@ class LLMRanker(JudgedRanker):
     def _fit_judge(self, train: Dataset) -> None:
         config = self.config
         if config.server is not None:  # zero-shot: nothing to load or train here
-            labels = item_labels(self.item_titles, self.item_attributes, None, config.prompt())
-            judge = ServerJudge(Prompts(labels, config.prompt()), server_options(config.server))
+            prompts = Prompts.of_items(self.item_titles, self.item_attributes, None, config.prompt())
+            judge = ServerJudge(prompts, server_options(config.server))
         else:
             started = time.perf_counter()
             lm = CausalLM.load(config.model)
@@ -105,6 +105,7 @@ class LLMRanker(JudgedRanker):
             max_pairs=config.max_pairs,
             seed=config.seed,
             listed_only=config.positives == "listed",
+            popularity_matched=config.negatives_from == "popularity",
             grouped=listwise,
         )
         if not len(pairs):

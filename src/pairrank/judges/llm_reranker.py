@@ -27,7 +27,7 @@ from pairrank.judges.causal_lm import CausalLM
 from pairrank.judges.gathering import BATCH_USERS, gathered_map
 from pairrank.judges.judge import blend, promote
 from pairrank.judges.llm_judge import LLMJudge
-from pairrank.judges.llm_prompts import Prompts, PromptSettings, item_labels
+from pairrank.judges.llm_prompts import Prompts, PromptSettings
 from pairrank.judges.llm_training import load_adapters, save_adapters
 from pairrank.judges.server_judge import ServerJudge, server_options
 
@@ -178,8 +178,9 @@ class LLMReranker:
             raise DataError(f"unknown mode {saved.get('mode')!r} or aggregation {saved.get('aggregation')!r}", folder)
         prompt = PromptSettings(**saved["prompt"])
         if saved.get("server"):
-            labels = item_labels(item_titles, item_attributes, None, prompt)
-            judge = ServerJudge(Prompts(labels, prompt), server_options(saved["server"]))
+            judge = ServerJudge(
+                Prompts.of_items(item_titles, item_attributes, None, prompt), server_options(saved["server"])
+            )
         else:
             lm = CausalLM.load(saved["model"])
             if saved["finetuned"]:

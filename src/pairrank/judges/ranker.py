@@ -105,6 +105,7 @@ class MonoRanker(JudgedRanker):
             max_pairs=config.max_pairs,
             seed=config.seed,
             listed_only=config.positives == "listed",
+            popularity_matched=config.negatives_from == "popularity",
         )
 
     def _with_inputs(self, settings: JudgeSettings, mono: CrossEncoderNet, duo: CrossEncoderNet | None):

@@ -4,7 +4,9 @@ Mono learns BPR on (history, positive, hard negative) pairs: the positive
 must outscore the negative. Duo, initialised from mono's weights, reads
 (history, a, b) in both orders and learns P(a before b) with a logistic
 (RankNet) loss. Hard negatives come from the retriever's own top candidates for
-the history before the positive, as the judges meet candidates when they serve.
+the history before the positive, as the judges meet candidates when they serve,
+or (`negatives_from = "popularity"`) from the positive's neighbours in
+popularity order, which leaves popularity no say in the pair.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pairrank.models.base import Recommender
 from pairrank.progress import progress_bar
 
 ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 2)  # blend weights tried on validation
+POPULARITY_WINDOW = 10  # popularity-matched negatives: items at most this many places from the positive's
 NDCG_CUTOFF = 10
 WARMUP = 0.1  # share of steps with a rising learning rate
 
@@ -67,19 +70,29 @@ def sample_pairs(
     seed: int,
     grouped: bool = False,
     listed_only: bool = False,
+    popularity_matched: bool = False,
 ) -> Pairs:
     """(history, positive, hard negative) from each user's last `positions` train items: the items before a
     positive (its latest `history_items`, as `history_text` writes them) against `negatives` items drawn from
     the retriever's top `top` for the history before that positive (`retrieved_before`); at most `max_pairs` of
     them (a seeded sample). `grouped` keeps each positive's negatives in one row ([n, negatives], -1 padded), for
     list-wise training. `listed_only` keeps only positives that are in that top `top` themselves: the lists a
-    judge re-ranks at serving time, where a positive outside the list cannot be moved."""
+    judge re-ranks at serving time, where a positive outside the list cannot be moved. `popularity_matched` draws
+    the negatives from the positive's neighbours in popularity order instead (`popularity_neighbours`)."""
     rng = np.random.default_rng(seed)
     sequences = train.sequences(history_items + positions, -1)
     users = train.active_users()
-    if listed_only and not retriever.scores_histories:
-        raise ConfigError(f'positives = "listed" needs a retriever that scores histories, not {retriever.name!r}')
-    retrieved = [retrieved_before(train, retriever, users, cut, top) for cut in range(1, positions + 1)]
+    if listed_only and (popularity_matched or not retriever.scores_histories):
+        raise ConfigError(
+            'positives = "listed" needs negatives from a retriever that scores histories, '
+            f"not {'popularity-matched ones' if popularity_matched else repr(retriever.name)}"
+        )
+    retrieved = [
+        popularity_neighbours(train, users, cut, POPULARITY_WINDOW)
+        if popularity_matched
+        else retrieved_before(train, retriever, users, cut, top)
+        for cut in range(1, positions + 1)
+    ]
     histories, items, positive_items, negative_items = [], [], [], []
     for row, user in enumerate(users):
         sequence = sequences[user]
@@ -127,6 +140,28 @@ def retrieved_before(
         listed[row] = positive in ranked[(ranked >= 0) & ~np.isin(ranked, later)][:top]
         pools[row] = ranked[(ranked >= 0) & ~np.isin(ranked, sequence[-cut:])][:top]
     return pools, listed
+
+
+def popularity_neighbours(
+    train: Dataset, users: np.ndarray, cut: int, window: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each user's negatives for the positive `cut` items from the end of their train history: the items at most
+    `window` places from it in train popularity order (distinct users, ties by item index), none of them the
+    user's train items. Popularity cannot tell such a pair apart (drawn from EASE's top 20, the negative was the
+    more popular item in 81% of ml-latest-small's pairs), so a judge must learn from what the items are. None is
+    listed."""
+    order = np.argsort(train.item_popularity, kind="stable")
+    place = np.empty_like(order)
+    place[order] = np.arange(order.size)
+    pools = []
+    for sequence in train.user_sequences(users):
+        if sequence.size <= cut:
+            pools.append(np.empty(0, dtype=np.int64))
+            continue
+        at = place[sequence[-cut]]
+        near = order[max(0, at - window) : at + window + 1]
+        pools.append(near[~np.isin(near, sequence)])
+    return pools, np.zeros(len(users), dtype=bool)
 
 
 def train_mono(
