@@ -27,6 +27,7 @@ from dev_datasets import DATASETS, load
 from rerank import input_recs, scored
 from results_text import header, out_option, paired_text
 
+from pairrank.data.item_text import attribute_set
 from pairrank.data.schema import ITEM, USER
 from pairrank.data.split_data import SplitData
 from pairrank.data.split_io import Split, make_split
@@ -43,9 +44,7 @@ DRAWINGS = (("train", "all"), ("unseen", "all"), ("unseen", "listed"), ("popular
 def attribute_sets(data: SplitData) -> list[frozenset[str]]:
     if not data.item_attributes:
         raise SystemExit(f"{data.dataset} has no item attributes (genres, tags, categories)")
-    return [
-        frozenset(name.strip().lower() for name in text.split("|") if name.strip()) for text in data.item_attributes
-    ]
+    return [attribute_set(text) for text in data.item_attributes]
 
 
 def overlap(item: int, history: np.ndarray, sets: list[frozenset[str]]) -> float:

@@ -55,6 +55,15 @@ def item_attributes(items: pd.DataFrame) -> pd.Series:
     return pd.Series([ATTRIBUTE_JOIN.join(_unique(v)) for v in values], index=items.index, dtype=object)
 
 
+def attribute_set(text: str) -> frozenset[str]:
+    """The attributes of one item's `item_attributes` string, lower-cased.
+
+    >>> sorted(attribute_set("Drama|Crime| heist|"))
+    ['crime', 'drama', 'heist']
+    """
+    return frozenset(name.strip().lower() for name in text.split(ATTRIBUTE_JOIN) if name.strip())
+
+
 def _unique(values: list[str]) -> list[str]:
     """Each value once (case-insensitively), first spelling kept."""
     seen: dict[str, str] = {}

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pairrank.data.item_text import attribute_set
 from pairrank.errors import ConfigError
 
 DEFAULT_TEMPLATE = (
@@ -97,11 +98,9 @@ class Prompts:
 
     def __init__(self, titles: Sequence[str], settings: PromptSettings, attributes: Sequence[str] | None = None):
         self.titles, self.settings = list(titles), settings
-        self.attribute_sets: list[set[str]] | None = None
+        self.attribute_sets: list[frozenset[str]] | None = None
         if settings.shared_attributes and attributes is not None:
-            self.attribute_sets = [
-                {name.strip().lower() for name in text.split("|") if name.strip()} for text in attributes
-            ]
+            self.attribute_sets = [attribute_set(text) for text in attributes]
 
     @classmethod
     def of_items(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pairrank.data.item_text import ATTRIBUTE_JOIN
+from pairrank.data.item_text import attribute_set
 
 
 def attribute_mask(attributes: Sequence[str] | None, allow: Sequence[str], deny: Sequence[str]) -> np.ndarray | None:
@@ -26,7 +26,7 @@ def attribute_mask(attributes: Sequence[str] | None, allow: Sequence[str], deny:
     allowed, denied = {a.lower() for a in allow}, {a.lower() for a in deny}
     keep = np.ones(len(attributes), dtype=bool)
     for item, text in enumerate(attributes):
-        values = {v.lower() for v in text.split(ATTRIBUTE_JOIN) if v}
+        values = attribute_set(text)
         keep[item] = (not allowed or bool(values & allowed)) and not (values & denied)
     return keep
 
