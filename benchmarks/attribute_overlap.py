@@ -23,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_split
 from rerank import input_recs, scored
 from results_text import header, out_option, paired_text
 
 from pairrank.data.item_text import attribute_set
 from pairrank.data.schema import ITEM, USER
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.stats import paired_test
 from pairrank.judges.llm_ranker import LLMRanker
 from pairrank.judges.training import Pairs, sample_pairs
@@ -112,10 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     default = ROOT / "benchmarks" / "results" / f"attribute_overlap-{args.dataset}.md"
     out = args.out or default
-    split_dir = ROOT / "runs" / f"bench-pipeline-{args.dataset}" / "split-loo"
-    if not (split_dir / "split.json").exists():
-        make_split(load(args.dataset), "loo", split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(args.dataset, "loo")
     sets = attribute_sets(data)
     recs, _ = input_recs(
         data, args.input, ROOT / "runs" / f"bench-rerank-{args.dataset}" / f"recs-{args.input}-loo.parquet"

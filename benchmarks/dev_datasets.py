@@ -6,6 +6,9 @@
 
 Variant `orderless` (PROTOCOL.md's order-less, title-only variant): no timestamps (each user's history
 gets the protocol's seeded random order) and the item's title as its only text.
+
+The benchmarks share one split per dataset variant and protocol, `runs/bench-pipeline-NAME/split-PROTOCOL`
+(`bench_split`), so their figures are on the same test users.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import pandas as pd
 from pairrank.data.importers import load_dataset
 from pairrank.data.interactions import ColumnMap
 from pairrank.data.schema import ITEM, TIMESTAMP, RawDataset
+from pairrank.data.split_data import SplitData
+from pairrank.data.split_io import Split, make_split
 
 ROOT = Path(__file__).resolve().parents[1]
 AMAZON = ROOT.parent / "shared" / "datasets" / "amazon-scientific"
@@ -42,3 +47,16 @@ def load(name: str, variant: str = "full") -> RawDataset:
         interactions = interactions.drop(columns=[TIMESTAMP], errors="ignore")
         items = items[[ITEM, "title"]]
     return RawDataset(interactions, items=items, source=source)
+
+
+def bench_name(dataset: str, variant: str = "full") -> str:
+    """The benchmarks' name for a dataset variant: DATASET, or DATASET-orderless."""
+    return dataset + ("" if variant == "full" else "-orderless")
+
+
+def bench_split(dataset: str, protocol: str, variant: str = "full") -> SplitData:
+    """The split the benchmarks share (runs/bench-pipeline-NAME/split-PROTOCOL), made on first use."""
+    split_dir = ROOT / "runs" / f"bench-pipeline-{bench_name(dataset, variant)}" / f"split-{protocol}"
+    if not (split_dir / "split.json").exists():
+        make_split(load(dataset, variant), protocol, split_dir)
+    return SplitData.from_split(Split.read(split_dir))

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from dev_datasets import DATASETS, VARIANTS
-from pipeline import bench_split, evaluated, score
+from dev_datasets import DATASETS, VARIANTS, bench_name, bench_split
+from pipeline import evaluated, score
 from results_text import header, out_option, paired_text
 from scipy.sparse.linalg import svds
 
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--rerank-top", type=int, default=0, help="only EASE's top M of the candidates (0: all)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    name, data = bench_split(args.dataset, args.variant, args.protocol)
+    name, data = bench_name(args.dataset, args.variant), bench_split(args.dataset, args.protocol, args.variant)
     started = time.perf_counter()
     pipeline, _ = train_model(data, "pipeline", {}, final=True)
     print(f"pipeline fitted in {time.perf_counter() - started:.0f} s", flush=True)

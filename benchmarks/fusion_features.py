@@ -16,11 +16,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_split
 from results_text import header, out_option
 
-from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.pipeline.features import feature_names
 from pairrank.pipeline.fusion import Fusion
 from pairrank.pipeline.model import Pipeline
@@ -43,10 +41,7 @@ def cross_validated(features, labels, sizes, names, keep, options, seeds) -> lis
 
 
 def run(dataset: str, protocol: str, seeds: range) -> list[str]:
-    split_dir = ROOT / "runs" / f"bench-pipeline-{dataset}" / f"split-{protocol}"  # the pipeline benchmark's split
-    if not (split_dir / "split.json").exists():
-        make_split(load(dataset), protocol, split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(dataset, protocol)
     pipeline = Pipeline({"fusion": False}).fit(data.train(), data.valid())
     pipeline.config = Pipeline().config  # the default fusion, on the fitted retrievers
     features, labels, sizes, _ = pipeline.validation_rows(data.valid())

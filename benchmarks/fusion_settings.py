@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dev_datasets import DATASETS, VARIANTS
-from pipeline import bench_split, score
+from dev_datasets import DATASETS, VARIANTS, bench_name, bench_split
+from pipeline import score
 from results_text import header, out_option, paired_text
 
 from pairrank.eval.stats import paired_test
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--protocol", default="temporal80")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    name, data = bench_split(args.dataset, args.variant, args.protocol)
+    name, data = bench_name(args.dataset, args.variant), bench_split(args.dataset, args.protocol, args.variant)
     started = time.perf_counter()
     pipeline, _ = train_model(data, "pipeline", {}, final=True)
     print(f"pipeline fitted in {time.perf_counter() - started:.0f} s", flush=True)

@@ -18,12 +18,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from dev_datasets import DATASETS, ROOT, load
+from dev_datasets import DATASETS, ROOT, bench_split
 from results_text import header, out_option
 
 from pairrank.data.dataset import Dataset
-from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.judges.training import retrieved_before
 from pairrank.models.base import Recommender
 from pairrank.models.registry import model_class
@@ -62,10 +60,7 @@ def valid_share(ease: Recommender, valid: Dataset, top: int) -> tuple[float, int
 
 
 def run(args: argparse.Namespace) -> str:
-    split_dir = ROOT / "runs" / f"bench-pipeline-{args.dataset}" / "split-loo"
-    if not (split_dir / "split.json").exists():
-        make_split(load(args.dataset), "loo", split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(args.dataset, "loo")
     train, valid = data.train(), data.valid()
     fits = {("train", 0): ease_fit(train, "train", 0)}
     fits |= {("unseen", positions): ease_fit(train, "unseen", positions) for positions in POSITIONS}

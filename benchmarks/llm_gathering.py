@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_split
 from rerank import input_recs
 from results_text import header, out_option
 
 from pairrank.data.schema import USER
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.recs import RANK
 from pairrank.experiments.reranking import load_judge, rerank_frame
 from pairrank.judges.causal_lm import CausalLM
@@ -49,10 +48,7 @@ def judge_for(args: argparse.Namespace, data: SplitData) -> LLMReranker:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    split_dir = ROOT / "runs" / f"bench-pipeline-{args.dataset}" / "split-loo"
-    if not (split_dir / "split.json").exists():
-        make_split(load(args.dataset), "loo", split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(args.dataset, "loo")
     recs, _ = input_recs(data, "ease", ROOT / "runs" / f"bench-rerank-{args.dataset}" / "recs-ease-loo.parquet")
     users = np.random.default_rng(0).choice(pd.unique(data.split.test[USER].astype(str)), args.users, replace=False)
     recs = recs[recs[USER].astype(str).isin(users) & (recs[RANK] <= TOP)].reset_index(drop=True)
@@ -63,7 +59,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for batch_users in (int(value) for value in args.batch_users.split(",")):
         judge.batch_users, judge.aggregation, judge.settle = batch_users, args.aggregation, settle
         judge.judge.lm.prefixes.clear()  # each setting starts without kept prefixes
-        reranked, timing = rerank_frame(judge, data, recs, top=TOP, path=split_dir)
+        reranked, timing = rerank_frame(judge, data, recs, top=TOP, path=data.split.path)
         same = None if first is None else bool(reranked.equals(first))
         first = reranked if first is None else first
         results["rows"][batch_users] = {**timing, "same_lists": same}

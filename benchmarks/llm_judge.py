@@ -42,13 +42,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_split
 from rerank import input_recs, scored
 from results_text import header, paired_text
 
 from pairrank.data.schema import USER
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.config_file import read_config
 from pairrank.experiments.reranking import rerank_frame
@@ -97,16 +96,13 @@ class Bench:
 
 def run(args: argparse.Namespace, write: Callable[[dict[str, Any]], None]) -> None:
     """Re-rank with each variant in turn (training its judge first, once), writing the results after each."""
-    split_dir = ROOT / "runs" / f"bench-pipeline-{args.dataset}" / "split-loo"
-    if not (split_dir / "split.json").exists():
-        make_split(load(args.dataset), "loo", split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(args.dataset, "loo")
     kept = ROOT / "runs" / f"bench-rerank-{args.dataset}" / f"recs-{args.input}-loo.parquet"
     recs, _ = input_recs(data, args.input, kept)
     users = np.random.default_rng(0).choice(pd.unique(data.split.test[USER].astype(str)), args.users, replace=False)
     recs = recs[recs[USER].astype(str).isin(users)].reset_index(drop=True)
     results: dict[str, Any] = {"users": len(users), "rows": {}, "judges": {}, "cost": {}, "paired": {}}
-    bench = Bench(args, data, split_dir, write, results)
+    bench = Bench(args, data, data.split.path, write, results)
     score_input(bench, args.input, recs, users)
     sampled = args.sample_variants.split(",") if args.sample_variants else []
     few = users[: args.sample_users]

@@ -32,12 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from dev_datasets import DATASETS, ROOT, load
+from dev_datasets import DATASETS, ROOT, bench_split
 from results_text import header, out_option
 
 from pairrank.data.dataset import Dataset
-from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.experiments.config_file import read_config
 from pairrank.experiments.reranking import load_judge
 from pairrank.judges.causal_lm import CausalLM
@@ -214,10 +212,7 @@ def training_pairs(kind: str, train: Dataset, history_text, history_items: int, 
 
 def run(args: argparse.Namespace) -> None:
     """Score the yardsticks and the judges, writing the results after each fine-tuned judge."""
-    split_dir = ROOT / "runs" / f"bench-pipeline-{args.dataset}" / "split-loo"
-    if not (split_dir / "split.json").exists():
-        make_split(load(args.dataset), "loo", split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(args.dataset, "loo")
     train, valid = data.train(), data.valid()
     options = read_config(args.config)
     config = LLMRanker(options).config

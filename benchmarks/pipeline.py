@@ -23,12 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_name, bench_split
 from results_text import header, out_option, paired_text
 
-from pairrank.data.schema import ITEM, USER, RawDataset
+from pairrank.data.schema import ITEM, USER
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.evaluator import evaluate
 from pairrank.eval.result import EvaluationResult
 from pairrank.eval.stats import paired_test
@@ -116,21 +115,8 @@ def evaluated(data: SplitData, recs: pd.DataFrame) -> EvaluationResult:
     )
 
 
-def bench_split(dataset: str, variant: str, protocol: str) -> tuple[str, SplitData]:
-    """The benchmark's name for the dataset variant and its split (runs/bench-pipeline-NAME/split-PROTOCOL,
-    made if missing), as this benchmark makes them."""
-    name = dataset + ("" if variant == "full" else "-orderless")
-    split_dir = ROOT / "runs" / f"bench-pipeline-{name}" / f"split-{protocol}"
-    if not (split_dir / "split.json").exists():
-        make_split(load(dataset, variant), protocol, split_dir)
-    return name, SplitData.from_split(Split.read(split_dir))
-
-
-def run_protocol(raw: RawDataset, work: Path, protocol: str, options: dict[str, Any]) -> dict[str, Any]:
-    split_dir = work / f"split-{protocol}"
-    if not (split_dir / "split.json").exists():
-        make_split(raw, protocol, split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+def run_protocol(dataset: str, variant: str, protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+    data = bench_split(dataset, protocol, variant)
     started = time.perf_counter()
     pipeline, info = train_model(data, "pipeline", options, final=True)
     train_seconds = time.perf_counter() - started
@@ -270,7 +256,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None, help="pipeline options (JSON or TOML)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    name = args.dataset + ("" if args.variant == "full" else "-orderless")
+    name = bench_name(args.dataset, args.variant)
     work = ROOT / "runs" / f"bench-pipeline-{name}"
     default_out = ROOT / "benchmarks" / "results" / f"pipeline-{name}.md"
     out = args.out or default_out
@@ -279,11 +265,10 @@ def main() -> None:
         + (f" --config {args.config}" if args.config else "")
         + out_option(args.out, default_out, ROOT)
     )
-    raw = load(args.dataset, args.variant)
     options = read_config(args.config)
     results = []
     for protocol in args.protocols.split(","):
-        results.append(run_protocol(raw, work, protocol, options))
+        results.append(run_protocol(args.dataset, args.variant, protocol, options))
         (work / "results.json").write_text(json.dumps(results, indent=2, default=str))
         out.write_text(markdown(name, args.variant, command, results))
         print(f"{protocol}: pipeline {results[-1]['ratio']:.3f}x {results[-1]['best_single']}", flush=True)

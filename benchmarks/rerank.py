@@ -31,12 +31,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_split
 from results_text import header
 
 from pairrank.data.schema import USER
 from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.evaluator import evaluate
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.config_file import read_config
@@ -70,10 +69,7 @@ def input_recs(data: SplitData, name: str, path: Path) -> tuple[pd.DataFrame, fl
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = ROOT / "runs" / f"bench-rerank-{args.dataset}"
-    split_dir = ROOT / "runs" / f"bench-pipeline-{args.dataset}" / f"split-{args.protocol}"
-    if not (split_dir / "split.json").exists():
-        make_split(load(args.dataset), args.protocol, split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(args.dataset, args.protocol)
     if args.judge is None:
         name, config = ("pipeline", args.pipeline_config) if args.pipeline_config else ("duo", args.judge_config)
         started = time.perf_counter()

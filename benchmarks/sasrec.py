@@ -17,12 +17,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_split
 from pipeline import score
 from results_text import header, out_option, paired_text
 
-from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.training import train_model
 
@@ -51,10 +49,7 @@ def recorded_ndcg(dataset: str, protocol: str, models: list[str]) -> tuple[str, 
 
 
 def run(dataset: str, protocol: str, variants: list[str]) -> list[str]:
-    split_dir = ROOT / "runs" / f"bench-pipeline-{dataset}" / f"split-{protocol}"
-    if not (split_dir / "split.json").exists():
-        make_split(load(dataset), protocol, split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(dataset, protocol)
     lines = [
         f"## {dataset}, {protocol}",
         "",

@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dev_datasets import DATASETS, load
+from dev_datasets import DATASETS, bench_split
 from pipeline import score
 from results_text import header, out_option, paired_text
 
-from pairrank.data.split_data import SplitData
-from pairrank.data.split_io import Split, make_split
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.training import train_model
 
@@ -31,11 +29,7 @@ MODELS = {
 
 
 def run(dataset: str, protocol: str) -> list[str]:
-    work = ROOT / "runs" / f"bench-pipeline-{dataset}-orderless"  # the pipeline benchmark's split, shared
-    split_dir = work / f"split-{protocol}"
-    if not (split_dir / "split.json").exists():
-        make_split(load(dataset, "orderless"), protocol, split_dir)
-    data = SplitData.from_split(Split.read(split_dir))
+    data = bench_split(dataset, protocol, "orderless")
     lines = [
         f"## {dataset}, orderless, {protocol}",
         "",
