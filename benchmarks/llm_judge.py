@@ -86,7 +86,6 @@ class Bench:
 
     args: argparse.Namespace
     data: SplitData
-    split_dir: Path
     write: Callable[[dict[str, Any]], None]
     results: dict[str, Any]
     per_user: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace, write: Callable[[dict[str, Any]], None]) -> No
     users = np.random.default_rng(0).choice(pd.unique(data.split.test[USER].astype(str)), args.users, replace=False)
     recs = recs[recs[USER].astype(str).isin(users)].reset_index(drop=True)
     results: dict[str, Any] = {"users": len(users), "rows": {}, "judges": {}, "cost": {}, "paired": {}}
-    bench = Bench(args, data, data.split.path, write, results)
+    bench = Bench(args, data, write, results)
     score_input(bench, args.input, recs, users)
     sampled = args.sample_variants.split(",") if args.sample_variants else []
     few = users[: args.sample_users]
@@ -163,7 +162,7 @@ def rerank_with(bench: Bench, key: str, recs: pd.DataFrame, users: np.ndarray, b
         counters.update(dict.fromkeys(counters, 0))
     for row, used in blends.items():
         ranker.reranker.alpha = used
-        reranked, timing = rerank_frame(ranker.reranker, data, recs, top=TOP, path=bench.split_dir)
+        reranked, timing = rerank_frame(ranker.reranker, data, recs, top=TOP, path=data.split.path)
         if counters:
             timing |= {f"server_{counter}_per_user": value / len(users) for counter, value in counters.items()}
         results["rows"][row], bench.per_user[row] = scored(data, reranked, users)
