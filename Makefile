@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test recbole clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ test: install
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
+
+# RecBole, the peer of benchmarks/recbole_peers.py, in an environment of its own: RecBole 1.2.1 needs numpy < 2,
+# scipy < 1.12 and pandas < 2.2, older than PairRank's.
+RECBOLE_STAMP := .venv-recbole/.installed
+$(RECBOLE_STAMP):
+	$(PYTHON) -m venv .venv-recbole
+	.venv-recbole/bin/pip install --quiet --upgrade pip
+	.venv-recbole/bin/pip install --quiet torch==2.13.0
+	.venv-recbole/bin/pip install --quiet recbole==1.2.1 "numpy<2" "scipy<1.12" "pandas<2.2"
+	touch $(RECBOLE_STAMP)
+
+recbole: $(RECBOLE_STAMP)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -13,13 +13,12 @@ variant against EASE. The pipeline's and TwoTower's test NDCG@10 on the same spl
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
 from dev_datasets import DATASETS, bench_split
 from pipeline import score
-from results_text import header, out_option, paired_text
+from results_text import header, out_option, paired_text, recorded_line
 
 from pairrank.eval.stats import paired_test
 from pairrank.experiments.training import train_model
@@ -32,20 +31,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lr-0.001": {"lr": 0.001},
     "bpr": {"loss": "bpr"},
 }
-
-
-def recorded_ndcg(dataset: str, protocol: str, models: list[str]) -> tuple[str, dict[str, str]]:
-    """The pipeline benchmark's results file for this split, and each model's test NDCG@10 there ('-' if none)."""
-    for name in (f"pipeline-{dataset}.md", f"pipeline-{dataset}-{protocol}.md"):
-        path = RESULTS / name
-        section = path.read_text().partition(f"## {protocol}\n")[2].partition("\n## ")[0] if path.exists() else ""
-        if section:
-            break
-    figures = {}
-    for model in models:
-        found = re.search(rf"^\| (?:\*\*)?{re.escape(model)}(?:\*\*)? \| ([0-9.]+) \|", section, re.MULTILINE)
-        figures[model] = found.group(1) if found else "-"
-    return name, figures
 
 
 def run(dataset: str, protocol: str, variants: list[str]) -> list[str]:
@@ -73,14 +58,7 @@ def run(dataset: str, protocol: str, variants: list[str]) -> list[str]:
         f"| ease | `{{}}` | - | - | {ease_metrics['ndcg@10']:.4f} | {ease_metrics['recall@10']:.4f} | "
         f"{ease_metrics['ndcg@20']:.4f} | {ease_info['train_seconds']:.0f} | - |"
     )
-    source, recorded = recorded_ndcg(dataset, protocol, ["pipeline", "twotower"])
-    lines += [
-        "",
-        f"Recorded on the same split (`results/{source}`), test NDCG@10: "
-        f"pipeline {recorded['pipeline']}, twotower {recorded['twotower']}.",
-        "",
-    ]
-    return lines
+    return lines + ["", recorded_line(dataset, protocol), ""]
 
 
 def main() -> None:
