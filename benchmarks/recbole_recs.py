@@ -106,7 +106,9 @@ def top_k(network, dataset, split: Path, k: int, batch_users: int = 256) -> pd.D
     user_field, item_field = dataset.uid_field, dataset.iid_field
     n_items = dataset.item_num  # internal id 0 is RecBole's padding item
     user_ids = dataset.token2id(user_field, test_users)
-    seen_users = dataset.token2id(user_field, seen["user_id"].to_numpy())
+    test_row = np.full(dataset.user_num, -1)
+    test_row[user_ids] = np.arange(len(user_ids))
+    seen_rows = test_row[dataset.token2id(user_field, seen["user_id"].to_numpy())]  # -1: not a test user
     seen_items = dataset.token2id(item_field, seen["item_id"].to_numpy())
     frames = []
     with torch.no_grad():
@@ -115,10 +117,8 @@ def top_k(network, dataset, split: Path, k: int, batch_users: int = 256) -> pd.D
             scores = network.full_sort_predict(Interaction({user_field: torch.as_tensor(batch)}))
             scores = scores.view(len(batch), n_items).cpu().numpy().astype(np.float64)
             scores[:, 0] = -np.inf
-            position = {user: row for row, user in enumerate(batch)}
-            rows = np.array([position.get(user, -1) for user in seen_users])
-            mask = rows >= 0
-            scores[rows[mask], seen_items[mask]] = -np.inf
+            in_batch = (seen_rows >= start) & (seen_rows < start + len(batch))
+            scores[seen_rows[in_batch] - start, seen_items[in_batch]] = -np.inf
             best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             for row, user in enumerate(batch):
                 keep = best[row][np.isfinite(scores[row, best[row]])]
